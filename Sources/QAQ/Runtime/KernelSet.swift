@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import QAQKernelsBase
+#if arch(x86_64)
+import QAQKernelsV3
+import QAQKernelsV4
+#endif
+
+/// The kernels of one ISA level, as a table of functions. The library calls kernels only
+/// through a `KernelSet`, chosen once (``KernelSet/active``) or explicitly per level.
+public struct KernelSet: Sendable {
+    public typealias Quantize = @Sendable (
+        UnsafeRawPointer, ElementType, Int, Int, PackedLayout, UnsafeMutableRawPointer) -> KernelStatus
+    public typealias Dequantize = @Sendable (
+        UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, Int) -> Void
+    public typealias Dot = @Sendable (
+        UnsafePointer<Float>, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>) -> Void
+    public typealias Accumulate = @Sendable (
+        UnsafePointer<Float>, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>) -> Void
+    public typealias Lower = @Sendable (
+        UnsafeRawPointer, Int, PackedLayout, PackedLayout, UnsafeMutableRawPointer) -> Void
+    public typealias ReadSum = @Sendable (UnsafeRawPointer, Int) -> Float
+
+    public let isa: ISALevel
+    /// (src, element type, count, src stride in elements, layout, dst records) → status.
+    public let quantize: Quantize
+    /// (records, count, layout, dst, dst stride in elements).
+    public let dequantize: Dequantize
+    /// (query, records, count, layout, out scores).
+    public let dot: Dot
+    /// (weights, records, count, layout, accumulator).
+    public let accumulate: Accumulate
+    /// (records, count, from layout, to layout, dst records).
+    public let lower: Lower
+    /// (bytes, byte count) → sum; the read-roof probe.
+    public let readSum: ReadSum
+
+    /// The kernels of `isa` (which must be compiled in; see ``ISALevel/compiled``).
+    public static func forLevel(_ isa: ISALevel) -> KernelSet {
+        switch isa {
+        #if arch(x86_64)
+        case .v4:
+            return KernelSet(
+                isa: .v4,
+                quantize: { QAQKernelsV4.Kernels.quantize($0, elementType: $1, count: $2, srcStride: $3, layout: $4, dst: $5) },
+                dequantize: { QAQKernelsV4.Kernels.dequantize($0, count: $1, layout: $2, dst: $3, dstStride: $4) },
+                dot: { QAQKernelsV4.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
+                accumulate: { QAQKernelsV4.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
+                lower: { QAQKernelsV4.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
+                readSum: { QAQKernelsV4.Kernels.readSum($0, byteCount: $1) })
+        case .v3:
+            return KernelSet(
+                isa: .v3,
+                quantize: { QAQKernelsV3.Kernels.quantize($0, elementType: $1, count: $2, srcStride: $3, layout: $4, dst: $5) },
+                dequantize: { QAQKernelsV3.Kernels.dequantize($0, count: $1, layout: $2, dst: $3, dstStride: $4) },
+                dot: { QAQKernelsV3.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
+                accumulate: { QAQKernelsV3.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
+                lower: { QAQKernelsV3.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
+                readSum: { QAQKernelsV3.Kernels.readSum($0, byteCount: $1) })
+        #endif
+        default:
+            return KernelSet(
+                isa: .base,
+                quantize: { QAQKernelsBase.Kernels.quantize($0, elementType: $1, count: $2, srcStride: $3, layout: $4, dst: $5) },
+                dequantize: { QAQKernelsBase.Kernels.dequantize($0, count: $1, layout: $2, dst: $3, dstStride: $4) },
+                dot: { QAQKernelsBase.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
+                accumulate: { QAQKernelsBase.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
+                lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
+                readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) })
+        }
+    }
+
+    /// The scalar references, as a kernel set (for tests and "× vs scalar" figures).
+    public static let reference = KernelSet(
+        isa: .base,
+        quantize: { QAQKernelsBase.Reference.quantize($0, elementType: $1, count: $2, srcStride: $3, layout: $4, dst: $5) },
+        dequantize: { QAQKernelsBase.Reference.dequantize($0, count: $1, layout: $2, dst: $3, dstStride: $4) },
+        dot: { QAQKernelsBase.Reference.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
+        accumulate: { QAQKernelsBase.Reference.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
+        lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
+        readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) })
+
+    /// The kernels of ``ISALevel/selected(environment:)`` — `QAQ_ISA` or the CPU's best.
+    /// If `QAQ_ISA` names an unusable level, this warns once on standard error and uses
+    /// the detected level; the command-line tools check ``ISALevel/selected(environment:)``
+    /// first and refuse to run instead.
+    public static let active: KernelSet = {
+        do {
+            return forLevel(try ISALevel.selected())
+        } catch {
+            FileHandleStandardError.write("QAQ warning: \(error); using \(ISALevel.detected)\n")
+            return forLevel(ISALevel.detected)
+        }
+    }()
+}
+
+enum FileHandleStandardError {
+    static func write(_ s: String) {
+        var s = s
+        s.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
+    }
+}

@@ -1,0 +1,39 @@
+import QAQLayout
+
+/// Per-group (lo, step) of a record as fp32 vectors, lane g = group g (≤ 16 groups).
+@inline(__always)
+func loadMetadata(_ record: UnsafeRawPointer, _ layout: PackedLayout) -> (lo: F32x16, step: F32x16) {
+    var lo = F32x16(), step = F32x16()
+    for g in 0..<layout.groupCount {
+        lo[g] = Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g, as: Float16.self))
+        step[g] = Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self))
+    }
+    return (lo, step)
+}
+
+/// Outlier `j` of a record: (element index, value).
+@inline(__always)
+func outlier(_ record: UnsafeRawPointer, _ layout: PackedLayout, _ j: Int) -> (index: Int, value: Float) {
+    let i = Int(record.load(fromByteOffset: layout.outlierIndexOffset + j, as: UInt8.self))
+    let v = Float(record.loadUnaligned(fromByteOffset: layout.outlierValueOffset + 2 * j, as: Float16.self))
+    return (i, v)
+}
+
+extension Reference {
+    /// Group `g`'s (lo, step) of a record, as stored.
+    public static func metadata(_ record: UnsafeRawPointer, _ layout: PackedLayout, group g: Int) -> (lo: Float16, step: Float16) {
+        (record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g, as: Float16.self),
+         record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self))
+    }
+
+    /// The dequantized value of element `i`: `lo + (c + 0.5)·step` in fp32 (a multiply
+    /// then an add, no FMA), or the stored outlier value.
+    public static func value(_ record: UnsafeRawPointer, _ layout: PackedLayout, element i: Int) -> Float {
+        for j in 0..<layout.outlierCount {
+            let o = outlier(record, layout, j)
+            if o.index == i { return o.value }
+        }
+        let (lo, step) = metadata(record, layout, group: i / layout.groupSize)
+        return Float(lo) + (Float(code(record, layout, element: i)) + 0.5) * Float(step)
+    }
+}

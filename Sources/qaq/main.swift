@@ -1,0 +1,2 @@
+import QAQ
+print(ISALevel.detected, ISALevel.featureNames, ISALevel.cpuModel)
