@@ -16,10 +16,10 @@ let isX86 = false
 
 /// Flags for one ISA variant of the kernels.
 func kernelSettings(march: String?) -> [SwiftSetting] {
-    // Kernels are always optimized (also in debug builds): unoptimized SIMD code is
+    // Kernels are always optimized, without overflow traps (also in debug builds): unoptimized SIMD code is
     // 100× slower and leaves generic stdlib calls whose weak copies the linker could
     // share across ISA levels.
-    var settings: [SwiftSetting] = [.unsafeFlags(["-O", "-enforce-exclusivity=unchecked"])]
+    var settings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"])]
     if let march {
         settings.append(.unsafeFlags(["-Xcc", "-march=\(march)"]))
         settings.append(.define("HAS_FMA"))

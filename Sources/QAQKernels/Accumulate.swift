@@ -12,26 +12,33 @@ extension Kernels {
         let out = UnsafeMutableRawPointer(acc)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
-            let (lo, step) = loadMetadata(record, layout)
             let wt = w[t]
-            let wlo = lo * F32x16(repeating: wt)
-            let wstep = step * F32x16(repeating: wt)
-            for s in 0..<layout.slotCount {
-                let g = s / slotsPerGroup
-                let c = codesToFloat(unpackSlot(record, layout.slots, s)) + half
+            var g = 0, left = slotsPerGroup
+            var (lo, step) = groupMetadata(record, layout, 0)
+            var ws = F32x16(repeating: wt * step), wl = F32x16(repeating: wt * lo)
+            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
+                if left == 0 {
+                    g += 1
+                    left = slotsPerGroup
+                    (lo, step) = groupMetadata(record, layout, g)
+                    ws = F32x16(repeating: wt * step)
+                    wl = F32x16(repeating: wt * lo)
+                }
+                left -= 1
+                let cf = codesToFloat(c) + half
                 var a = out.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
                 #if HAS_FMA
-                a.addProduct(c, F32x16(repeating: wstep[g]))
-                a += F32x16(repeating: wlo[g])
+                a.addProduct(cf, ws)
+                a += wl
                 #else
-                a += c * F32x16(repeating: wstep[g]) + F32x16(repeating: wlo[g])
+                a += cf * ws + wl
                 #endif
                 out.storeBytes(of: a, toByteOffset: 64 * s, as: F32x16.self)
             }
             for j in 0..<layout.outlierCount {
                 let o = outlier(record, layout, j)
-                let g = o.index / layout.groupSize
-                acc[o.index] += wt * (o.value - (lo[g] + 0.5 * step[g]))
+                let (lo, step) = groupMetadata(record, layout, o.index / layout.groupSize)
+                acc[o.index] += wt * (o.value - (lo + 0.5 * step))
             }
         }
     }

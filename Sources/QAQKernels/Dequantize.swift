@@ -12,11 +12,16 @@ extension Kernels {
         for v in 0..<count {
             let record = src + v * layout.recordBytes
             let out = UnsafeMutableRawPointer(dst + v * dstStride)
-            let (lo, step) = loadMetadata(record, layout)
-            for s in 0..<layout.slotCount {
-                let g = s / slotsPerGroup
-                let c = codesToFloat(unpackSlot(record, layout.slots, s))
-                let x = F32x16(repeating: lo[g]) + (c + half) * F32x16(repeating: step[g])
+            var g = 0, left = slotsPerGroup
+            var (lo, step) = groupMetadata(record, layout, 0)
+            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
+                if left == 0 {
+                    g += 1
+                    left = slotsPerGroup
+                    (lo, step) = groupMetadata(record, layout, g)
+                }
+                left -= 1
+                let x = F32x16(repeating: lo) + (codesToFloat(c) + half) * F32x16(repeating: step)
                 out.storeBytes(of: x, toByteOffset: 64 * s, as: F32x16.self)
             }
             for j in 0..<layout.outlierCount {

@@ -4,45 +4,45 @@ extension Kernels {
     /// Scores of an fp32 query against `count` consecutive records:
     /// `out[t] = Σᵢ q[i]·x̂ₜ[i]` over the dequantized values (outliers exact).
     ///
-    /// Computed per group as `(lo + step/2)·Σq + step·Σ q·c` plus outlier corrections, so
-    /// the result equals the reference to fp32 rounding of a different summation order.
+    /// Values are decoded in registers (`lo + (c + ½)·step`, as ``dequantize``) and
+    /// multiplied into one fp32 accumulator per vector, so the result equals the reference
+    /// to fp32 rounding of a different summation order.
     public static func dot(
         query q: UnsafePointer<Float>, _ src: UnsafeRawPointer, count: Int,
         layout: PackedLayout, out: UnsafeMutablePointer<Float>
     ) {
         let slotsPerGroup = layout.groupSize / 16
         let qraw = UnsafeRawPointer(q)
-        // Σq per group, once per call.
-        var qsum = F32x16()
-        for g in 0..<layout.groupCount {
-            var acc = F32x16()
-            for s in (g * slotsPerGroup)..<((g + 1) * slotsPerGroup) {
-                acc += qraw.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
-            }
-            qsum[g] = hsum(acc)
-        }
+        let half = F32x16(repeating: 0.5)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
-            let (lo, step) = loadMetadata(record, layout)
-            var perGroup = F32x16()
-            for g in 0..<layout.groupCount {
-                var acc = F32x16()
-                for s in (g * slotsPerGroup)..<((g + 1) * slotsPerGroup) {
-                    let c = codesToFloat(unpackSlot(record, layout.slots, s))
-                    let qs = qraw.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
-                    #if HAS_FMA
-                    acc.addProduct(qs, c)
-                    #else
-                    acc += qs * c
-                    #endif
+            var acc0 = F32x16(), acc1 = F32x16()
+            var g = 0, left = slotsPerGroup
+            var (lo, step) = groupMetadata(record, layout, 0)
+            var lov = F32x16(repeating: lo), stepv = F32x16(repeating: step)
+            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
+                if left == 0 {
+                    g += 1
+                    left = slotsPerGroup
+                    (lo, step) = groupMetadata(record, layout, g)
+                    lov = F32x16(repeating: lo)
+                    stepv = F32x16(repeating: step)
                 }
-                perGroup[g] = hsum(acc)
+                left -= 1
+                let x = lov + (codesToFloat(c) + half) * stepv
+                let qs = qraw.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
+                // Two accumulators, alternating, to halve the dependency chain.
+                #if HAS_FMA
+                if s & 1 == 0 { acc0.addProduct(qs, x) } else { acc1.addProduct(qs, x) }
+                #else
+                if s & 1 == 0 { acc0 += qs * x } else { acc1 += qs * x }
+                #endif
             }
-            var score = hsum((lo + step * F32x16(repeating: 0.5)) * qsum + step * perGroup)
+            var score = hsum(acc0 + acc1)
             for j in 0..<layout.outlierCount {
                 let o = outlier(record, layout, j)
-                let g = o.index / layout.groupSize
-                score += q[o.index] * (o.value - (lo[g] + 0.5 * step[g]))
+                let (lo, step) = groupMetadata(record, layout, o.index / layout.groupSize)
+                score += q[o.index] * (o.value - (lo + 0.5 * step))
             }
             out[t] = score
         }

@@ -17,15 +17,20 @@ import QAQLayout
 func groupParameters(min mn: Float, max mx: Float, bits: Int) -> (lo: Float16, step: Float16)? {
     if mn > mx { return (0, 0) }
     guard mn >= -65504, mx <= 65504 else { return nil }
-    var lo = Float16(mn)
-    if Float(lo) > mn { lo = lo.nextDown }
+    // Written with selects instead of branches: which way fp16 rounding went is random,
+    // and a mispredicted branch per group costs more than the whole group's codes.
+    let nearest = Float16(mn)
+    let b = nearest.bitPattern
+    // nextDown on fp16 bits: +0 → −min subnormal, negative → magnitude + 1, else − 1.
+    let down: UInt16 = b == 0 ? 0x8001 : ((b & 0x8000) != 0 ? b &+ 1 : b &- 1)
+    let lo = Float16(bitPattern: Float(nearest) > mn ? down : b)
     let lof = Float(lo)
-    let r = mx - lof
-    if r == 0 { return (lo, 0) }
-    var s8 = Float16(r * (1.0 / 256.0))
-    if Float(s8) < r * (1.0 / 256.0) { s8 = s8.nextUp }
-    while lof + 256 * Float(s8) < mx { s8 = s8.nextUp }
-    let step = s8 * Float16(Float(1 << (8 - bits)))
+    let q = (mx - lof) * (1.0 / 256.0)
+    var s8 = Float16(q).bitPattern                       // q ≥ 0: nextUp is + 1
+    s8 = Float(Float16(bitPattern: s8)) < q ? s8 &+ 1 : s8
+    s8 = lof + 256 * Float(Float16(bitPattern: s8)) < mx ? s8 &+ 1 : s8
+    while lof + 256 * Float(Float16(bitPattern: s8)) < mx { s8 &+= 1 }   // not seen taken
+    let step = Float16(Float(Float16(bitPattern: s8)) * Float(1 << (8 - bits)))
     guard step.isFinite else { return nil }
     return (lo, step)
 }
@@ -33,7 +38,9 @@ func groupParameters(min mn: Float, max mx: Float, bits: Int) -> (lo: Float16, s
 /// `1/step` in fp32, or 0 for a zero step (every code is then 0).
 @inline(__always)
 func reciprocal(_ step: Float16) -> Float {
-    step == 0 ? 0 : 1 / Float(step)
+    let f = Float(step)
+    let inv = 1 / f
+    return f > 0 ? inv : 0
 }
 
 /// Picks `k` outliers of a vector greedily: at each step the remaining maximum or the
@@ -61,6 +68,21 @@ func selectOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, dim: Int, count k: I
     return mask
 }
 
+/// Whether a selected outlier's magnitude exceeds the fp16 range (it could not be stored).
+@inline(__always)
+func outliersBeyondFloat16(_ src: UnsafeRawPointer, _ isF16: Bool, _ mask: SIMD16<UInt32>, _ slotCount: Int) -> Bool {
+    var beyond = false
+    for s in 0..<slotCount {
+        var m = mask[s]
+        while m != 0 {
+            let l = m.trailingZeroBitCount
+            m &= m - 1
+            if loadElement(src, isF16, 16 * s + l).magnitude > 65504 { beyond = true }
+        }
+    }
+    return beyond
+}
+
 /// Writes the selected outliers (ascending index) of a vector into its record.
 @inline(__always)
 func storeOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ mask: SIMD16<UInt32>, _ layout: PackedLayout, _ record: UnsafeMutableRawPointer) {
@@ -76,4 +98,64 @@ func storeOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ mask: SIMD16<UInt32
             j += 1
         }
     }
+}
+
+// MARK: - The same parameters for up to 16 groups at once
+
+/// fp16 bits (in the low 16 bits of each lane) → fp32, exact, without conversions:
+/// the magnitude shifted into an fp32 exponent/mantissa, rescaled by 2^112.
+@inline(__always)
+func decodeHalf(_ h: U32x16) -> F32x16 {
+    let mag = unsafeBitCast((h & U32x16(repeating: 0x7FFF)) &<< 13, to: F32x16.self) * F32x16(repeating: 0x1p112)
+    return unsafeBitCast(unsafeBitCast(mag, to: U32x16.self) | ((h & U32x16(repeating: 0x8000)) &<< 16), to: F32x16.self)
+}
+
+/// Magnitude bits of the fp16 grid point at or below |x| (|x| ≤ 65504; exact for values
+/// on the fp16 grid). The product rounds to fp32's subnormal grid for tiny |x|, which can
+/// land on the grid point just above; callers compare against the decoded value.
+@inline(__always)
+func truncatedHalfMagnitude(_ a: F32x16) -> U32x16 {
+    unsafeBitCast(a * F32x16(repeating: 0x1p-112), to: U32x16.self) &>> 13
+}
+
+/// 1 where `a < b`, else 0 (IEEE compare via the sign of a − b; a − b is never −0 here).
+@inline(__always)
+func lessThan(_ a: F32x16, _ b: F32x16) -> U32x16 {
+    unsafeBitCast(a - b, to: U32x16.self) &>> 31
+}
+
+/// ``groupParameters(min:max:bits:)`` for 16 lanes at once: bit-identical results for
+/// every lane whose range is non-empty and within ±65504, computed with integer and
+/// float arithmetic only (no fp16 conversions, no branches, no masks).
+///
+/// Returns fp16 bits of lo and step, lo and 1/step in fp32 (1/0 → 0), and `bad`: lanes
+/// whose step overflowed fp16 or did not cover the range after one correction (they must
+/// take the scalar path).
+@inline(__always)
+func groupParameters16(min mn: F32x16, max mx: F32x16, bits: Int)
+    -> (loBits: U32x16, stepBits: U32x16, lo: F32x16, inv: F32x16, bad: U32x16) {
+    let one = U32x16(repeating: 1)
+    // lo: the largest fp16 value ≤ mn.
+    let neg = unsafeBitCast(mn, to: U32x16.self) &>> 31
+    let a = unsafeBitCast(unsafeBitCast(mn, to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF), to: F32x16.self)
+    let hm = truncatedHalfMagnitude(a)
+    let dm = decodeHalf(hm)
+    // Negative: round the magnitude up; positive: down (when the product rounded up).
+    let loMag = hm &+ neg & lessThan(dm, a) &- (one &- neg) & lessThan(a, dm)
+    let loBits = (neg &<< 15) | loMag
+    let lo = decodeHalf(loBits)
+    // step₈: the smallest fp16 value ≥ (mx − lo)/256, raised once more if lo + 256·step₈ < mx.
+    let q = (mx - lo) * F32x16(repeating: 1.0 / 256.0)
+    let sq = truncatedHalfMagnitude(q)
+    var s8 = sq &+ lessThan(decodeHalf(sq), q)
+    s8 &+= lessThan(lo + F32x16(repeating: 256) * decodeHalf(s8), mx)
+    let stillShort = lessThan(lo + F32x16(repeating: 256) * decodeHalf(s8), mx)
+    let step = decodeHalf(s8) * F32x16(repeating: Float(1 << (8 - bits)))
+    let stepBits = truncatedHalfMagnitude(step)
+    let overflow = (stepBits &+ U32x16(repeating: 0x8400)) &>> 16      // ≥ 0x7C00
+    let inv = F32x16(repeating: 1) / step
+    // 1/0 = inf → 0: keep inv only where step > 0.
+    let keep = U32x16(repeating: 0) &- lessThan(F32x16(), step)
+    let invSafe = unsafeBitCast(unsafeBitCast(inv, to: U32x16.self) & keep, to: F32x16.self)
+    return (loBits, stepBits, lo, invSafe, overflow | stillShort)
 }

@@ -44,6 +44,30 @@ func loadLaneWord(_ codes: UnsafeRawPointer, _ entry: UInt32) -> U32x16 {
     }
 }
 
+/// Calls `body(s, codes)` for every slot in order, reading each lane word once (one
+/// width dispatch per word, not per slot). 3-bit codes take their high bit per slot.
+@inline(__always)
+func forEachSlot(_ codes: UnsafeRawPointer, _ table: SlotTable, slotCount: Int, _ body: (Int, U32x16) -> Void) {
+    let b = UInt32(table.bits0)
+    let mask = U32x16(repeating: (1 << b) - 1)
+    var s = 0
+    while s < slotCount {
+        let e = table.stream0[s]
+        var lanes = loadLaneWord(codes, e)
+        let m = SlotTable.width(e) / table.bits0
+        for j in 0..<m {
+            var c = lanes & mask
+            if table.bits1 != 0 {
+                let e1 = table.stream1[s + j]
+                c |= ((loadLaneWord(codes, e1) &>> U32x16(repeating: SlotTable.bitOffset(e1))) & U32x16(repeating: 1)) &<< U32x16(repeating: 2)
+            }
+            body(s + j, c)
+            lanes &>>= U32x16(repeating: b)
+        }
+        s += m
+    }
+}
+
 /// ORs `bits` (each lane's value already shifted to its bit offset, fitting the lane
 /// width) into the lane word an entry points to.
 @inline(__always)
@@ -160,4 +184,53 @@ func loadElements(_ src: UnsafeRawPointer, _ isF16: Bool, _ element: Int) -> F32
 func loadElement(_ src: UnsafeRawPointer, _ isF16: Bool, _ element: Int) -> Float {
     if isF16 { return Float((src + 2 * element).loadUnaligned(as: Float16.self)) }
     return (src + 4 * element).loadUnaligned(as: Float.self)
+}
+
+/// Zeroes `n` bytes (n even, as code bytes always are) without a call.
+@inline(__always)
+func zeroBytes(_ p: UnsafeMutableRawPointer, _ n: Int) {
+    var i = 0
+    while i + 64 <= n { p.storeBytes(of: U32x16(), toByteOffset: i, as: U32x16.self); i += 64 }
+    while i + 8 <= n { p.storeBytes(of: UInt64(0), toByteOffset: i, as: UInt64.self); i += 8 }
+    while i + 2 <= n { p.storeBytes(of: UInt16(0), toByteOffset: i, as: UInt16.self); i += 2 }
+}
+
+/// Stores a whole lane word (each lane's w bits in its low bits) where an entry points.
+@inline(__always)
+func storeLaneWord(_ codes: UnsafeMutableRawPointer, _ entry: UInt32, _ bits: U32x16) {
+    let p = codes + SlotTable.byteOffset(entry)
+    switch (entry >> 12) & 7 {
+    case 5:
+        p.storeBytes(of: bits, as: U32x16.self)
+    case 4:
+        p.storeBytes(of: bits.lowHalf | (bits.highHalf &<< SIMD8(repeating: 16)), as: SIMD8<UInt32>.self)
+    case 3:
+        let w = (bits.lowHalf.lowHalf | (bits.lowHalf.highHalf &<< SIMD4(repeating: 8)))
+            | ((bits.highHalf.lowHalf &<< SIMD4(repeating: 16)) | (bits.highHalf.highHalf &<< SIMD4(repeating: 24)))
+        p.storeBytes(of: w, as: SIMD4<UInt32>.self)
+    case 2:
+        let shifted = bits &<< ((laneIndex & U32x16(repeating: 7)) &<< U32x16(repeating: 2))
+        p.storeBytes(of: orReduce8(shifted.lowHalf), as: UInt32.self)
+        p.storeBytes(of: orReduce8(shifted.highHalf), toByteOffset: 4, as: UInt32.self)
+    case 1:
+        let shifted = bits &<< (laneIndex &<< U32x16(repeating: 1))
+        p.storeBytes(of: orReduce8(shifted.lowHalf | shifted.highHalf), as: UInt32.self)
+    default:
+        let shifted = bits &<< laneIndex
+        p.storeBytes(of: UInt16(truncatingIfNeeded: orReduce8(shifted.lowHalf | shifted.highHalf)), as: UInt16.self)
+    }
+}
+
+/// Ones in lanes 0…7.
+@inline(__always) var lowLanes8: U32x16 {
+    U32x16(~0, ~0, ~0, ~0, ~0, ~0, ~0, ~0, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// OR of all 16 lanes (nonzero iff any lane is).
+@inline(__always)
+func orReduce16(_ v: U32x16) -> UInt32 {
+    let u = unsafeBitCast(v, to: U64x8.self)
+    let a = (u[0] | u[1]) | (u[2] | u[3]), b = (u[4] | u[5]) | (u[6] | u[7])
+    let c = a | b
+    return UInt32(truncatingIfNeeded: c) | UInt32(truncatingIfNeeded: c >> 32)
 }

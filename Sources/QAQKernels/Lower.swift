@@ -15,7 +15,7 @@ extension Kernels {
         for t in 0..<count {
             let a = src + t * from.recordBytes
             let b = dst + t * to.recordBytes
-            b.initializeMemory(as: UInt8.self, repeating: 0, count: to.codeBytes)
+            zeroBytes(b, to.codeBytes)
             for s in 0..<from.slotCount {
                 packSlot(b, to.slots, s, unpackSlot(a, from.slots, s) &>> U32x16(repeating: k))
             }

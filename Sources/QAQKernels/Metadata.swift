@@ -1,14 +1,11 @@
 import QAQLayout
 
-/// Per-group (lo, step) of a record as fp32 vectors, lane g = group g (≤ 16 groups).
+/// Group `g`'s (lo, step) of a record in fp32. (Kept out of SIMD lanes: inserting a lane
+/// at a dynamic index spills the whole vector and stalls store forwarding.)
 @inline(__always)
-func loadMetadata(_ record: UnsafeRawPointer, _ layout: PackedLayout) -> (lo: F32x16, step: F32x16) {
-    var lo = F32x16(), step = F32x16()
-    for g in 0..<layout.groupCount {
-        lo[g] = Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g, as: Float16.self))
-        step[g] = Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self))
-    }
-    return (lo, step)
+func groupMetadata(_ record: UnsafeRawPointer, _ layout: PackedLayout, _ g: Int) -> (lo: Float, step: Float) {
+    (Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g, as: Float16.self)),
+     Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)))
 }
 
 /// Outlier `j` of a record: (element index, value).

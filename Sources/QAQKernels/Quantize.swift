@@ -20,66 +20,150 @@ extension Kernels {
         let esize = elementType.byteCount
         let slotsPerGroup = layout.groupSize / 16
         let table = layout.slots
-        let maxCode = U32x16(repeating: layout.maxCode)
-        let magic = F32x16(repeating: 8_388_608)
+        let bitsVector = U32x16(repeating: UInt32(layout.bits))
+        let groups = layout.groupCount
+        // The vector path for group parameters needs every group to keep a value.
+        let vectorParameters = layout.outlierCount < layout.groupSize
         for v in 0..<count {
             let x0 = src + v * srcStride * esize
             let record = dst + v * layout.recordBytes
-            // Pass 1: finiteness and the vector's range.
-            var bad = F32x16()
-            var vmin = F32x16(repeating: .infinity), vmax = F32x16(repeating: -.infinity)
-            for s in 0..<layout.slotCount {
-                let x = loadElements(x0, isF16, 16 * s)
-                bad += x * F32x16(repeating: 0)
-                vmin = vmin.replacing(with: x, where: x .< vmin)
-                vmax = vmax.replacing(with: x, where: x .> vmax)
-            }
-            if hsum(bad) != 0 { return KernelStatus(code: .nonFinite, vector: v) }  // NaN != 0 too
-            if hmin(vmin) < -65504 || hmax(vmax) > 65504 { return KernelStatus(code: .outOfFloat16Range, vector: v) }
-
-            let outliers = selectOutliers(x0, isF16, dim: layout.dim, count: layout.outlierCount)
             let hasOutliers = layout.outlierCount > 0
-            // Zero the codes; they are ORed in slot by slot.
-            record.initializeMemory(as: UInt8.self, repeating: 0, count: layout.codeBytes)
-            for g in 0..<layout.groupCount {
-                var gmin = F32x16(repeating: .infinity), gmax = F32x16(repeating: -.infinity)
-                for s in (g * slotsPerGroup)..<((g + 1) * slotsPerGroup) {
-                    let x = loadElements(x0, isF16, 16 * s)
-                    var lanesMin = x, lanesMax = x
-                    if hasOutliers {
-                        let isOutlier = ((U32x16(repeating: outliers[s]) &>> laneIndex) & U32x16(repeating: 1)) .!= U32x16()
-                        lanesMin.replace(with: F32x16(repeating: .infinity), where: isOutlier)
-                        lanesMax.replace(with: F32x16(repeating: -.infinity), where: isOutlier)
+            let outliers = hasOutliers ? selectOutliers(x0, isF16, dim: layout.dim, count: layout.outlierCount) : SIMD16<UInt32>()
+            // Phase A: per group, the range of its non-outlier values and its parameters.
+            var loV = InlineArray<16, Float>(repeating: 0), invV = InlineArray<16, Float>(repeating: 0)
+            var nanProbe = F32x16()
+            var rangeFail = hasOutliers && outliersBeyondFloat16(x0, isF16, outliers, layout.slotCount)
+            var chunk = 0
+            while chunk < groups {
+                let inChunk = groups - chunk
+                // Lane-wise min and max of groups chunk…chunk+3 (the first repeated past the end).
+                let (m0, x0r) = laneRange(x0, isF16, chunk, slotsPerGroup, hasOutliers, outliers, &nanProbe)
+                let (m1, x1r) = inChunk > 1 ? laneRange(x0, isF16, chunk + 1, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+                let (m2, x2r) = inChunk > 2 ? laneRange(x0, isF16, chunk + 2, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+                let (m3, x3r) = inChunk > 3 ? laneRange(x0, isF16, chunk + 3, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+                let (mn, mx) = groupRanges4(m0, m1, m2, m3, x0r, x1r, x2r, x3r)
+                // Lanes 0…7 hold the four groups (or repeats): check their ranges.
+                let over = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx)
+                if orReduce16(over & lowLanes8) != 0 { rangeFail = true }
+                let p = groupParameters16(min: mn, max: mx, bits: layout.bits)
+                let loBits = unsafeBitCast(p.loBits, to: InlineArray<16, UInt32>.self)
+                let stepBits = unsafeBitCast(p.stepBits, to: InlineArray<16, UInt32>.self)
+                let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
+                let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
+                let bad = unsafeBitCast(p.bad, to: InlineArray<16, UInt32>.self)
+                let mns = unsafeBitCast(mn, to: InlineArray<16, Float>.self)
+                let mxs = unsafeBitCast(mx, to: InlineArray<16, Float>.self)
+                var j = 0
+                while j < 4 && chunk + j < groups {
+                    let g = chunk + j
+                    var lo = Float16(bitPattern: UInt16(truncatingIfNeeded: loBits[2 * j]))
+                    var step = Float16(bitPattern: UInt16(truncatingIfNeeded: stepBits[2 * j]))
+                    var lof = los[2 * j], inv = invs[2 * j]
+                    if bad[2 * j] != 0 || !vectorParameters {
+                        // Rare: the scalar definition decides (and reports overflow).
+                        if let (l, st) = groupParameters(min: mns[2 * j], max: mxs[2 * j], bits: layout.bits) {
+                            lo = l; step = st; lof = Float(l); inv = reciprocal(st)
+                        } else {
+                            rangeFail = true
+                        }
                     }
-                    gmin = gmin.replacing(with: lanesMin, where: lanesMin .< gmin)
-                    gmax = gmax.replacing(with: lanesMax, where: lanesMax .> gmax)
+                    record.storeBytes(of: lo, toByteOffset: layout.metadataOffset + 4 * g, as: Float16.self)
+                    record.storeBytes(of: step, toByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)
+                    loV[g] = lof
+                    invV[g] = inv
+                    j += 1
                 }
-                guard let (lo, step) = groupParameters(min: hmin(gmin), max: hmax(gmax), bits: layout.bits) else {
-                    return KernelStatus(code: .outOfFloat16Range, vector: v)
-                }
-                record.storeBytes(of: lo, toByteOffset: layout.metadataOffset + 4 * g, as: Float16.self)
-                record.storeBytes(of: step, toByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)
-                let lov = F32x16(repeating: Float(lo))
-                let inv = F32x16(repeating: reciprocal(step))
-                for s in (g * slotsPerGroup)..<((g + 1) * slotsPerGroup) {
-                    let x = loadElements(x0, isF16, 16 * s)
-                    var y = (x - lov) * inv
-                    if hasOutliers {
-                        let isOutlier = ((U32x16(repeating: outliers[s]) &>> laneIndex) & U32x16(repeating: 1)) .!= U32x16()
-                        y.replace(with: F32x16(), where: isOutlier)
-                    }
-                    // floor(y) for 0 ≤ y < 2^23: round to nearest by the magic add, then
-                    // step down where that rounded up.
-                    let t = y + magic
-                    var c = unsafeBitCast(t, to: U32x16.self) & U32x16(repeating: 0x7F_FFFF)
-                    c.replace(with: c &- U32x16(repeating: 1), where: (t - magic) .> y)
-                    c.replace(with: maxCode, where: c .> maxCode)
-                    packSlot(record, table, s, c)
-                }
+                chunk += 4
+            }
+            if hsum(nanProbe) != 0 { return KernelStatus(code: .nonFinite, vector: v) }  // NaN != 0 too
+            if rangeFail { return KernelStatus(code: .outOfFloat16Range, vector: v) }
+            // Phase B: codes, one lane word at a time, accumulated in a register.
+            // (Plain parameters, not a struct: a struct here gets value witnesses, emitted
+            // as weak symbols shared by all ISA variants.)
+            if table.bits1 == 0 {
+                packStream(record, table.stream0, slotCount: layout.slotCount, bits: table.bits0, shift: 0,
+                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
+            } else {
+                packStream(record, table.stream0, slotCount: layout.slotCount, bits: 2, shift: 0,
+                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
+                packStream(record, table.stream1, slotCount: layout.slotCount, bits: 1, shift: 2,
+                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
             }
             if hasOutliers { storeOutliers(x0, isF16, outliers, layout, record) }
         }
         return .ok
+    }
+}
+
+/// Lane-wise minimum and maximum of group `g`'s non-outlier values; adds `x·0` of every
+/// value to `nanProbe` (NaN or ±Inf make it NaN).
+@inline(__always)
+func laneRange(_ src: UnsafeRawPointer, _ isF16: Bool, _ g: Int, _ slotsPerGroup: Int, _ hasOutliers: Bool,
+               _ outliers: SIMD16<UInt32>, _ nanProbe: inout F32x16) -> (F32x16, F32x16) {
+    var gmin = F32x16(repeating: .infinity), gmax = F32x16(repeating: -.infinity)
+    for s in (g * slotsPerGroup)..<((g + 1) * slotsPerGroup) {
+        let x = loadElements(src, isF16, 16 * s)
+        nanProbe += x * F32x16(repeating: 0)
+        var lanesMin = x, lanesMax = x
+        if hasOutliers {
+            // Outlier lanes become +Inf for the minimum and −Inf for the maximum.
+            let keep = ((U32x16(repeating: outliers[s]) &>> laneIndex) & U32x16(repeating: 1)) &- U32x16(repeating: 1)
+            let bits = unsafeBitCast(x, to: U32x16.self) & keep
+            lanesMin = unsafeBitCast(bits | (U32x16(repeating: 0x7F80_0000) & ~keep), to: F32x16.self)
+            lanesMax = unsafeBitCast(bits | (U32x16(repeating: 0xFF80_0000) & ~keep), to: F32x16.self)
+        }
+        gmin = vmin(gmin, lanesMin)
+        gmax = vmax(gmax, lanesMax)
+    }
+    return (gmin, gmax)
+}
+
+/// `min(⌊(x − lo)·inv⌋, 2^b − 1)` for the 16 elements of slot `s` (in group `g`); 0 at
+/// outliers.
+@inline(__always)
+func slotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float, _ inv: Float, _ bits: U32x16,
+               _ hasOutliers: Bool, _ outliers: SIMD16<UInt32>) -> U32x16 {
+    let x = loadElements(src, isF16, 16 * s)
+    let y = (x - F32x16(repeating: lo)) * F32x16(repeating: inv)
+    // floor(y) for 0 ≤ y < 2^23 without masks (Swift's SIMD masks compile to shuffles
+    // here): round to nearest by the magic add, then subtract the sign bit of
+    // y − round(y), which is +0, never −0, when y is an integer.
+    let magic = F32x16(repeating: 8_388_608)
+    let t = y + magic
+    var c = unsafeBitCast(t, to: U32x16.self) & U32x16(repeating: 0x7F_FFFF)
+    c &-= unsafeBitCast(y - (t - magic), to: U32x16.self) &>> 31
+    // y ≤ 2^b (hi ≤ lo + 2^b·step), so the only code past the top is 2^b.
+    c &-= c &>> bits
+    if hasOutliers {
+        c &= ((U32x16(repeating: outliers[s]) &>> laneIndex) & U32x16(repeating: 1)) &- U32x16(repeating: 1)
+    }
+    return c
+}
+
+/// Writes one code stream (see `SlotTable`) word by word: each word's slots are ORed
+/// into a register (`(code >> shift) & (2^bits − 1)` at the slot's bit offset) and the word
+/// is stored once, in its width. No read-modify-write, no zeroing.
+@inline(__always)
+func packStream(_ record: UnsafeMutableRawPointer, _ stream: SIMD16<UInt32>, slotCount: Int, bits: Int,
+                shift: UInt32, _ src: UnsafeRawPointer, _ isF16: Bool, _ slotsPerGroup: Int,
+                _ lo: InlineArray<16, Float>, _ inv: InlineArray<16, Float>, _ codeBits: U32x16,
+                _ hasOutliers: Bool, _ outliers: SIMD16<UInt32>) {
+    let mask = U32x16(repeating: (1 << UInt32(bits)) - 1)
+    var s = 0
+    var g = 0, leftInGroup = slotsPerGroup   // no division in the loop
+    while s < slotCount {
+        let e = stream[s]
+        let width = SlotTable.width(e)
+        let slotsInWord = width / bits
+        var acc = U32x16()
+        for j in 0..<slotsInWord {
+            let c = slotCodes(src, isF16, s + j, lo[g], inv[g], codeBits, hasOutliers, outliers)
+            acc |= ((c &>> U32x16(repeating: shift)) & mask) &<< U32x16(repeating: UInt32(j * bits))
+            leftInGroup -= 1
+            if leftInGroup == 0 { g += 1; leftInGroup = slotsPerGroup }
+        }
+        storeLaneWord(record, e, acc)
+        s += slotsInWord
     }
 }
 
