@@ -1,2 +1,0 @@
-import QAQ
-print(ISALevel.detected, ISALevel.featureNames, ISALevel.cpuModel)
