@@ -5,7 +5,7 @@ import QAQ
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels on this machine (1 thread), each beside the read roof measured in the same run.",
-        subcommands: [Quantize.self, Dot.self, Roof.self])
+        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self])
 }
 
 struct KernelOptions: ParsableArguments {
@@ -81,6 +81,42 @@ extension Bench {
             try emit(roofs, json: json) {
                 roofs.map { String(format: "%9d KiB: best %.1f GB/s, median %.1f GB/s (%@)", $0.bytes >> 10, $0.gbps, $0.medianGBps, $0.isa.rawValue) }
                     .joined(separator: "\n")
+            }
+        }
+    }
+}
+
+extension Bench {
+    struct Quality: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attention-output error and exact bits per element of cache policies on synthetic K/V/q (streaming decode).",
+            discussion: "Policies: fp32, fp16, q8_0, q4_0, uniform:B[:G], kivi:B[:G[:R]], qaq[:sigmaS=…:sigmaX=…:keys=token|channel|rotated:…]. Default: a standard set at 2, 3, 4 and 8 bits.")
+        @Option(name: .customLong("policy"), help: "A policy (repeatable).") var policies: [String] = []
+        @Option(help: "Tokens (decode steps).") var tokens: Int = 512
+        @Option(name: .customLong("head-dim"), help: "Head dimension D.") var dim: Int = 64
+        @Option(name: .customLong("kv-heads"), help: "KV heads.") var kvHeads: Int = 2
+        @Option(help: "Query heads per KV head.") var gqa: Int = 3
+        @Option(help: "Data seed.") var seed: UInt64 = 1
+        @Flag(help: "Print one JSON object per policy (JSON lines).") var json = false
+
+        static let standard = [
+            "fp32", "fp16", "q8_0", "q4_0",
+            "uniform:8:32", "uniform:4:32", "uniform:3:32", "uniform:2:32",
+            "kivi:8", "kivi:4", "kivi:2",
+            "qaq:sigmaS=0.005:sigmaX=0.01", "qaq:sigmaS=0.02:sigmaX=0.05", "qaq:sigmaS=0.05:sigmaX=0.2",
+            "qaq:keys=channel:sigmaS=0.02:sigmaX=0.05", "qaq:keys=rotated:sigmaS=0.02:sigmaX=0.05",
+        ]
+
+        func run() throws {
+            let data = SyntheticKV(tokens: tokens, kvHeads: kvHeads, queryHeadsPerKVHead: gqa, dim: dim, seed: seed)
+            let kernels = KernelSet.forLevel(try selectedISA())
+            for spec in policies.isEmpty ? Self.standard : policies {
+                let policy: any CachePolicy
+                do { policy = try PolicySpec.parse(spec) } catch { throw ValidationError("\(error)") }
+                let r = try QualityBench.run(policy: policy, data: data, kernels: kernels)
+                try emit(r, json: json) {
+                    String(format: "%-52@ %6.3f bits/elem  %5.2f×  attention rel. error %.5f", r.policy, r.bitsPerElement, r.compressionRatio, r.attentionRelError)
+                }
             }
         }
     }

@@ -1,0 +1,67 @@
+/// What a policy knows about a token when it decides how to store it.
+public struct TokenContext: Sendable {
+    /// Absolute position of the token.
+    public var position: Int
+    /// Tokens in the sequence now (T).
+    public var contextLength: Int
+    /// max − min of the key vector (as stored: after rotation when keys are rotated).
+    public var keyRange: Float
+    /// max − min of the value vector.
+    public var valueRange: Float
+    /// Max attention probability of the token over its last n steps, max over the q heads of
+    /// the KV head's group (Ŝₜ); 0 if none recorded.
+    public var recentMaxAttention: Float
+    /// The running high quantile of ‖q/√D‖² for this (layer, KV head); 0 if no query seen.
+    public var queryNormSquared: Double
+    /// Head dimension D.
+    public var dim: Int
+
+    public init(position: Int, contextLength: Int, keyRange: Float, valueRange: Float, recentMaxAttention: Float,
+                queryNormSquared: Double, dim: Int) {
+        self.position = position
+        self.contextLength = contextLength
+        self.keyRange = keyRange
+        self.valueRange = valueRange
+        self.recentMaxAttention = recentMaxAttention
+        self.queryNormSquared = queryNormSquared
+        self.dim = dim
+    }
+}
+
+/// How keys are laid out before their codec sees them.
+public enum KeyScheme: Hashable, Sendable, Codable {
+    /// Per-token vectors (the paper).
+    case token
+    /// Per-channel groups over blocks of `blockTokens` consecutive tokens (KIVI-style),
+    /// quantized when a block has left the hot window.
+    case channel(blockTokens: Int)
+    /// Per-token vectors after a fixed random-sign Hadamard rotation of k (and of q at
+    /// attention time); attention is unchanged in exact arithmetic.
+    case rotated
+}
+
+/// A cache policy: which storage each token gets when it leaves the hot window, and which
+/// cheaper storage it may move to later. All policies — QAQ's adaptive bits and the fixed
+/// baselines — go through this one protocol, so an engine or a benchmark swaps them freely.
+public protocol CachePolicy: Sendable, CustomStringConvertible {
+    /// Newest tokens kept in fp16 before their storage is decided (W).
+    var hotWindow: Int { get }
+    /// Key layout.
+    var keyScheme: KeyScheme { get }
+    /// Whether the policy reads attention probabilities (so the cache records them).
+    var usesAttention: Bool { get }
+    /// Storage for a token leaving the hot window. With `.channel` keys, `key` is ignored
+    /// (see ``keyBlockBits(_:)``).
+    func storage(for token: TokenContext) -> (key: StorageFormat, value: StorageFormat)
+    /// Called at refresh for tokens already stored: a format with no more bits than the
+    /// current one, or nil to keep it. Bits never rise.
+    func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)?
+    /// Bits for a block of channel-quantized keys (`.channel` scheme only), given the tokens.
+    func keyBlockBits(_ tokens: [TokenContext]) -> Int
+}
+
+extension CachePolicy {
+    public var usesAttention: Bool { false }
+    public func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)? { nil }
+    public func keyBlockBits(_ tokens: [TokenContext]) -> Int { 4 }
+}

@@ -1,0 +1,405 @@
+/// The compressed KV cache: per layer and KV head, an fp16 hot window of the newest tokens,
+/// then pages of stored vectors grouped by format (and, with channel keys, blocks of keys
+/// quantized per channel), each token's key and value stored separately as its policy decides.
+///
+/// ## Engine API
+/// - ``append(layer:keys:values:)`` one token or a batch (prefill). Keys and values are
+///   row-major `[tokens][kvHeads][headDim]`, fp32 or fp16.
+/// - ``attention(layer:queries:)`` decode attention for one new query token per q head
+///   (`[queryHeads][headDim]`, q head h reads KV head h / group), over everything stored,
+///   recording the attention probabilities when the policy uses them.
+/// - ``recordAttention(layer:probabilities:)`` for engines that compute attention elsewhere.
+/// - ``refresh(layer:)`` re-applies the policy to stored tokens (bits only go down).
+/// - ``truncate(to:)`` and ``reset()`` for context shifts.
+///
+/// ## Thread safety
+/// One writer per layer: calls for one layer must not overlap; calls for different layers may
+/// run concurrently (each layer's state is separate and never shared). ``memory`` reads every
+/// layer and must not overlap writers.
+public final class KVCache: @unchecked Sendable {
+    public let configuration: KVCacheConfiguration
+    private let layerStates: [LayerState]
+    private let fp16: Float16Codec
+    private let rotation: RandomizedHadamard?
+
+    public init(_ configuration: KVCacheConfiguration) throws(CacheError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.fp16 = Float16Codec(dim: configuration.headDim)
+        if case .rotated = configuration.policy.keyScheme {
+            self.rotation = RandomizedHadamard(dim: configuration.headDim)
+        } else {
+            self.rotation = nil
+        }
+        self.layerStates = (0..<configuration.layers).map { _ in
+            LayerState(heads: configuration.kvHeads, pageTokens: configuration.pageTokens, dim: configuration.headDim,
+                       tracksStatistics: configuration.policy.usesAttention)
+        }
+    }
+
+    /// Tokens held for `layer`.
+    public func tokenCount(layer: Int) throws(CacheError) -> Int { try state(layer).count }
+
+    // MARK: Append
+
+    /// Appends `tokens` tokens to `layer`. Validates everything first: on error nothing changes.
+    public func append(layer: Int, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>) throws(CacheError) {
+        let s = try state(layer)
+        let row = configuration.kvHeads * configuration.headDim
+        guard keys.count == values.count, keys.count % row == 0 else {
+            throw .shapeMismatch(expected: "keys and values of tokens × \(configuration.kvHeads) KV heads × \(configuration.headDim)",
+                                 got: "\(keys.count) keys, \(values.count) values")
+        }
+        let tokens = keys.count / row
+        for t in 0..<tokens {
+            for i in 0..<row {
+                let k = keys[t * row + i], v = values[t * row + i]
+                guard k.isFinite, v.isFinite else { throw .nonFinite(layer: layer, token: t) }
+                guard k.magnitude <= 65504, v.magnitude <= 65504 else { throw .outOfRange(layer: layer, token: t) }
+            }
+        }
+        try check(layer: layer, tokens: tokens, keys: keys, values: values, row: row)
+        for h in 0..<configuration.kvHeads { s.heads[h].beginAppend(at: s.count) }
+        for t in 0..<tokens {
+            for h in 0..<configuration.kvHeads {
+                let base = t * row + h * configuration.headDim
+                s.heads[h].pushWindow(keys.baseAddress! + base, values.baseAddress! + base, rotation: rotation)
+            }
+            s.count += 1
+            for h in 0..<configuration.kvHeads { try release(s, head: h, layer: layer) }
+        }
+    }
+
+    /// Appends fp16 keys and values (same layout as the fp32 overload).
+    public func append(layer: Int, keys: UnsafeBufferPointer<Float16>, values: UnsafeBufferPointer<Float16>) throws(CacheError) {
+        let k = keys.map(Float.init), v = values.map(Float.init)
+        try k.withUnsafeBufferPointer { kb throws(CacheError) in
+            try v.withUnsafeBufferPointer { vb throws(CacheError) in try append(layer: layer, keys: kb, values: vb) }
+        }
+    }
+
+    /// Appends fp32 arrays (same layout).
+    public func append(layer: Int, keys: [Float], values: [Float]) throws(CacheError) {
+        try keys.withUnsafeBufferPointer { kb throws(CacheError) in
+            try values.withUnsafeBufferPointer { vb throws(CacheError) in try append(layer: layer, keys: kb, values: vb) }
+        }
+    }
+
+    /// Everything that could fail when tokens leave the window is checked before anything
+    /// changes: the formats the policy would choose must hold these values.
+    private func check(layer: Int, tokens: Int, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>, row: Int) throws(CacheError) {
+        // fp16 window and every format here hold any finite |x| ≤ 65504: nothing more to check.
+        _ = (layer, tokens, keys, values, row)
+    }
+
+    /// Moves tokens of head `h` out of the hot window while it is over its size.
+    private func release(_ s: LayerState, head h: Int, layer: Int) throws(CacheError) {
+        let policy = configuration.policy
+        let d = configuration.headDim
+        switch policy.keyScheme {
+        case .channel(let blockTokens):
+            while s.heads[h].windowCount >= policy.hotWindow + blockTokens {
+                let first = s.heads[h].windowStart
+                var contexts: [TokenContext] = []
+                for p in first..<(first + blockTokens) { contexts.append(context(s, head: h, position: p)) }
+                let bits = policy.keyBlockBits(contexts)
+                let codec: KIVIKeyCodec
+                do { codec = try KIVIKeyCodec(dim: d, bits: bits, blockTokens: blockTokens) } catch {
+                    throw .unsupportedFormat("channel keys at \(bits) bits: \(error)")
+                }
+                let keysF32 = s.heads[h].windowRows(keys: true, from: first, count: blockTokens)
+                let block = KeyBlock(firstPosition: first, codec: codec)
+                do {
+                    try keysF32.withUnsafeBufferPointer { src in
+                        try block.bytes.withUnsafeMutableBytes { dst in try codec.encode(src.baseAddress!, into: dst.baseAddress!) }
+                    }
+                } catch { throw CacheError(error, layer: layer, token: first) }
+                for (i, p) in (first..<(first + blockTokens)).enumerated() {
+                    let (_, value) = policy.storage(for: contexts[i])
+                    try storeValue(s, head: h, position: p, format: value, layer: layer)
+                }
+                s.heads[h].keyBlocks.append(block)
+                s.heads[h].dropWindow(blockTokens)
+            }
+        case .token, .rotated:
+            while s.heads[h].windowCount > policy.hotWindow {
+                let p = s.heads[h].windowStart
+                let ctx = context(s, head: h, position: p)
+                let (key, value) = policy.storage(for: ctx)
+                try storeKey(s, head: h, position: p, format: key, layer: layer)
+                try storeValue(s, head: h, position: p, format: value, layer: layer)
+                s.heads[h].dropWindow(1)
+            }
+        }
+    }
+
+    private func storeKey(_ s: LayerState, head h: Int, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
+        let codec = try s.codec(format, dim: configuration.headDim, kernels: configuration.kernels)
+        let row = s.heads[h].windowRows(keys: true, from: p, count: 1)
+        try encodeInto(s, codec: codec, row: row, layer: layer, position: p) { scratch in
+            s.heads[h].keys.insert(position: p, format: format, codec: codec, record: scratch)
+        }
+    }
+
+    private func storeValue(_ s: LayerState, head h: Int, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
+        let codec = try s.codec(format, dim: configuration.headDim, kernels: configuration.kernels)
+        let row = s.heads[h].windowRows(keys: false, from: p, count: 1)
+        try encodeInto(s, codec: codec, row: row, layer: layer, position: p) { scratch in
+            s.heads[h].values.insert(position: p, format: format, codec: codec, record: scratch)
+        }
+    }
+
+    private func encodeInto(_ s: LayerState, codec: any VectorCodec, row: [Float], layer: Int, position: Int,
+                            _ store: (UnsafeRawPointer) -> Void) throws(CacheError) {
+        var scratch = [UInt8](repeating: 0, count: codec.bytesPerVector)
+        do {
+            try row.withUnsafeBufferPointer { src in
+                try scratch.withUnsafeMutableBytes { dst in try codec.encode(src.baseAddress!, count: 1, into: dst.baseAddress!) }
+            }
+        } catch { throw CacheError(error, layer: layer, token: position) }
+        scratch.withUnsafeBytes { store($0.baseAddress!) }
+    }
+
+    private func context(_ s: LayerState, head h: Int, position p: Int) -> TokenContext {
+        let k = s.heads[h].windowRows(keys: true, from: p, count: 1)
+        let v = s.heads[h].windowRows(keys: false, from: p, count: 1)
+        return TokenContext(position: p, contextLength: s.count, keyRange: range(k), valueRange: range(v),
+                            recentMaxAttention: s.heads[h].recentMax(p), queryNormSquared: s.heads[h].queryNorms.value,
+                            dim: configuration.headDim)
+    }
+
+    // MARK: Attention
+
+    /// Decode attention of one query token per q head over everything stored for `layer`:
+    /// `softmax(q·Kᵀ/√D)·V` per q head, computed in fp64 over the stored (dequantized)
+    /// keys and values — the reference path (the fused kernels come with their own entry
+    /// point). Records the probabilities when the policy uses them.
+    public func attention(layer: Int, queries: [Float]) throws(CacheError) -> [Float] {
+        let s = try state(layer)
+        let d = configuration.headDim, g = configuration.queryHeadsPerKVHead
+        guard queries.count == configuration.queryHeads * d else {
+            throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(d)", got: "\(queries.count) elements")
+        }
+        guard queries.allSatisfy(\.isFinite) else { throw .nonFinite(layer: layer, token: 0) }
+        var output = [Float](repeating: 0, count: queries.count)
+        var probabilities = [Float](repeating: 0, count: configuration.queryHeads * s.count)
+        for h in 0..<configuration.kvHeads {
+            let keys = s.heads[h].allRows(keys: true, count: s.count, state: s, kernels: configuration.kernels)
+            let values = s.heads[h].allRows(keys: false, count: s.count, state: s, kernels: configuration.kernels)
+            for j in 0..<g {
+                let qh = h * g + j
+                var q = Array(queries[(qh * d)..<((qh + 1) * d)])
+                s.heads[h].queryNorms.observe(q.reduce(0) { $0 + Double($1) * Double($1) } / Double(d))
+                if let rotation { q.withUnsafeMutableBufferPointer { rotation.forward($0.baseAddress!) } }
+                let scale = 1 / Double(d).squareRoot()
+                var scores = [Double](repeating: 0, count: s.count)
+                var m = -Double.infinity
+                for t in 0..<s.count {
+                    var acc = 0.0
+                    for i in 0..<d { acc += Double(q[i]) * Double(keys[t * d + i]) }
+                    scores[t] = acc * scale
+                    m = max(m, scores[t])
+                }
+                var sum = 0.0
+                for t in 0..<s.count { scores[t] = _exp(scores[t] - m); sum += scores[t] }
+                for t in 0..<s.count {
+                    let p = scores[t] / sum
+                    probabilities[qh * s.count + t] = Float(p)
+                }
+                for i in 0..<d {
+                    var acc = 0.0
+                    for t in 0..<s.count { acc += scores[t] / sum * Double(values[t * d + i]) }
+                    output[qh * d + i] = Float(acc)
+                }
+            }
+        }
+        if configuration.policy.usesAttention {
+            try recordAttention(layer: layer, probabilities: probabilities)
+        }
+        return output
+    }
+
+    /// Records one step's attention probabilities for `layer`: `[queryHeads][tokens]`, each in
+    /// [0, 1]. With GQA, a token's statistic is the max over the q heads of its KV head.
+    /// Policies that do not use attention keep no history: the call only validates.
+    public func recordAttention(layer: Int, probabilities: [Float]) throws(CacheError) {
+        let s = try state(layer)
+        let g = configuration.queryHeadsPerKVHead
+        guard probabilities.count == configuration.queryHeads * s.count else {
+            throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(s.count) tokens", got: "\(probabilities.count)")
+        }
+        for (i, p) in probabilities.enumerated() where !(p >= 0 && p <= 1 + 1e-6) {
+            throw .invalidProbability(layer: layer, head: i / s.count, token: i % s.count, value: p)
+        }
+        guard configuration.policy.usesAttention else { return }
+        for h in 0..<configuration.kvHeads {
+            let rows = Array(probabilities[(h * g * s.count)..<((h + 1) * g * s.count)])
+            do { try s.heads[h].history.record(heads: rows, headCount: g) } catch {
+                // Validated above; a mismatch here is a bug in the cache's bookkeeping.
+                preconditionFailure("attention history rejected validated input: \(error)")
+            }
+        }
+    }
+
+    // MARK: Refresh, truncate, reset
+
+    /// Re-applies the policy to every stored token of `layer`: a token whose policy now asks
+    /// for fewer bits moves to the lower format (affine codes by exact shifts; other formats
+    /// re-encoded from the stored values). Bits never rise.
+    public func refresh(layer: Int) throws(CacheError) {
+        let s = try state(layer)
+        for h in 0..<configuration.kvHeads {
+            try lowerStream(s, head: h, keys: true, layer: layer)
+            try lowerStream(s, head: h, keys: false, layer: layer)
+        }
+    }
+
+    private func lowerStream(_ s: LayerState, head h: Int, keys: Bool, layer: Int) throws(CacheError) {
+        let policy = configuration.policy
+        let stream = keys ? s.heads[h].keys : s.heads[h].values
+        var moves: [(page: Int, slot: Int, to: StorageFormat)] = []
+        for (pi, page) in stream.pages.enumerated() {
+            for slot in 0..<page.count {
+                let p = Int(page.positions[slot])
+                let ctx = TokenContext(position: p, contextLength: s.count, keyRange: s.heads[h].keyRange(p),
+                                       valueRange: s.heads[h].valueRange(p), recentMaxAttention: s.heads[h].recentMax(p),
+                                       queryNormSquared: s.heads[h].queryNorms.value, dim: configuration.headDim)
+                let current = page.format
+                guard let lowered = policy.lowered(for: ctx, key: keys ? current : .fp16, value: keys ? .fp16 : current) else { continue }
+                let target = keys ? lowered.key : lowered.value
+                if target != current && target.bits < current.bits { moves.append((pi, slot, target)) }
+            }
+        }
+        // Apply from the highest slot down so swap-removes do not disturb pending moves.
+        for move in moves.sorted(by: { ($0.page, $0.slot) > ($1.page, $1.slot) }) {
+            let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[move.page]
+            let p = Int(page.positions[move.slot])
+            let codec = try s.codec(move.to, dim: configuration.headDim, kernels: configuration.kernels)
+            var record = [UInt8](repeating: 0, count: codec.bytesPerVector)
+            if case .affine(let b0, let g0, let k0) = page.format, case .affine(let b1, let g1, let k1) = move.to, g0 == g1, k0 == k1,
+               let from = (page.codec as? AffineCodec)?.layout, let to = (codec as? AffineCodec)?.layout {
+                _ = (b0, b1)
+                record.withUnsafeMutableBytes { configuration.kernels.lower(page.record(move.slot), 1, from, to, $0.baseAddress!) }
+            } else {
+                var row = [Float](repeating: 0, count: configuration.headDim)
+                row.withUnsafeMutableBufferPointer { page.codec.decode(page.record(move.slot), count: 1, into: $0.baseAddress!) }
+                do {
+                    try row.withUnsafeBufferPointer { src in
+                        try record.withUnsafeMutableBytes { dst in try codec.encode(src.baseAddress!, count: 1, into: dst.baseAddress!) }
+                    }
+                } catch { throw CacheError(error, layer: layer, token: p) }
+            }
+            record.withUnsafeBytes { raw in
+                if keys {
+                    s.heads[h].keys.remove(page: move.page, slot: move.slot)
+                    s.heads[h].keys.insert(position: p, format: move.to, codec: codec, record: raw.baseAddress!)
+                } else {
+                    s.heads[h].values.remove(page: move.page, slot: move.slot)
+                    s.heads[h].values.insert(position: p, format: move.to, codec: codec, record: raw.baseAddress!)
+                }
+            }
+        }
+        if keys { s.heads[h].keys.compact() } else { s.heads[h].values.compact() }
+    }
+
+    /// Keeps the first `tokens` tokens of every layer (a context shift drops the rest).
+    public func truncate(to tokens: Int) throws(CacheError) {
+        for s in layerStates where tokens > s.count { throw .truncateBeyondEnd(requested: tokens, tokens: s.count) }
+        guard tokens >= 0 else { throw .truncateBeyondEnd(requested: tokens, tokens: 0) }
+        for s in layerStates {
+            for h in 0..<configuration.kvHeads { s.heads[h].truncate(to: tokens) }
+            s.count = tokens
+        }
+    }
+
+    /// Empties the cache.
+    public func reset() {
+        for s in layerStates {
+            for h in 0..<configuration.kvHeads { s.heads[h].truncate(to: 0) }
+            s.count = 0
+        }
+    }
+
+    // MARK: Memory
+
+    /// Exact bytes held, split by purpose.
+    public var memory: CacheMemory {
+        var m = CacheMemory(tokens: layerStates.first?.count ?? 0, codes: 0, metadata: 0, outliers: 0, window: 0, bookkeeping: 0, elements: 0)
+        let d = configuration.headDim
+        for s in layerStates {
+            for h in 0..<configuration.kvHeads {
+                let head = s.heads[h]
+                let stored = head.keys.storedBytes + head.values.storedBytes
+                m.codes += stored.codes
+                m.metadata += stored.metadata
+                m.outliers += stored.outliers
+                for block in head.keyBlocks {
+                    let b = block.codec.breakdown
+                    m.codes += b.codes
+                    m.metadata += b.metadata
+                    m.outliers += b.outliers
+                }
+                m.window += head.windowCount * d * 2 * 2
+                m.bookkeeping += head.keys.bookkeepingBytes + head.values.bookkeepingBytes + head.bookkeepingBytes
+                m.elements += s.count * d * 2
+            }
+        }
+        return m
+    }
+
+    // MARK: Inspection
+
+    /// How each token outside the hot window of (`layer`, `head`) is stored, by position.
+    /// Keys in channel blocks report `.affine(bits:group:outliers:)` with the block's bits,
+    /// the block's token count as `group` and no outliers.
+    public func storedFormats(layer: Int, head: Int) throws(CacheError) -> [(position: Int, key: StorageFormat, value: StorageFormat)] {
+        let s = try state(layer)
+        guard head >= 0, head < configuration.kvHeads else { throw .shapeMismatch(expected: "KV head in 0..<\(configuration.kvHeads)", got: "\(head)") }
+        var keys = [StorageFormat?](repeating: nil, count: s.count), values = keys
+        for page in s.heads[head].keys.pages { for p in page.positions { keys[Int(p)] = page.format } }
+        for page in s.heads[head].values.pages { for p in page.positions { values[Int(p)] = page.format } }
+        for block in s.heads[head].keyBlocks {
+            for p in block.firstPosition..<(block.firstPosition + block.tokens) {
+                keys[p] = .affine(bits: block.bits, group: block.tokens, outliers: 0)
+            }
+        }
+        return (0..<s.count).compactMap { p in
+            guard let k = keys[p], let v = values[p] else { return nil }
+            return (p, k, v)
+        }
+    }
+
+    /// Every key (or value) row of (`layer`, `head`) as stored, dequantized: `[tokens][headDim]`
+    /// (keys after rotation when the policy rotates them).
+    public func storedRows(layer: Int, head: Int, keys: Bool) throws(CacheError) -> [Float] {
+        let s = try state(layer)
+        guard head >= 0, head < configuration.kvHeads else { throw .shapeMismatch(expected: "KV head in 0..<\(configuration.kvHeads)", got: "\(head)") }
+        return s.heads[head].allRows(keys: keys, count: s.count, state: s, kernels: configuration.kernels)
+    }
+
+    // MARK: Helpers
+
+    private func state(_ layer: Int) throws(CacheError) -> LayerState {
+        guard layer >= 0, layer < layerStates.count else { throw .layerOutOfRange(layer: layer, layers: layerStates.count) }
+        return layerStates[layer]
+    }
+}
+
+/// max − min of a vector.
+@inline(__always)
+func range(_ x: [Float]) -> Float {
+    var lo = Float.infinity, hi = -Float.infinity
+    for v in x {
+        if v < lo { lo = v }
+        if v > hi { hi = v }
+    }
+    return x.isEmpty ? 0 : hi - lo
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func _exp(_ x: Double) -> Double { Glibc.exp(x) }
+#elseif canImport(Darwin)
+import Darwin
+@inline(__always) func _exp(_ x: Double) -> Double { Darwin.exp(x) }
+#endif

@@ -1,0 +1,98 @@
+/// Stored vectors of one stream (the keys or the values of one layer and KV head), grouped
+/// in pages by storage format: every page holds up to `pageTokens` records of one format,
+/// so a kernel runs per format without per-token branching. Attention is invariant to the
+/// order of tokens, so a token moving to another format is a swap-remove here and an append
+/// there.
+struct TokenPages {
+    final class Page {
+        let format: StorageFormat
+        let codec: any VectorCodec
+        let capacity: Int
+        let bytes: UnsafeMutableRawPointer
+        /// Absolute position of each record.
+        var positions: [Int32]
+
+        init(format: StorageFormat, codec: any VectorCodec, capacity: Int) {
+            self.format = format
+            self.codec = codec
+            self.capacity = capacity
+            self.bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, capacity * codec.bytesPerVector), alignment: 64)
+            self.positions = []
+            positions.reserveCapacity(capacity)
+        }
+
+        deinit { bytes.deallocate() }
+
+        var count: Int { positions.count }
+        func record(_ slot: Int) -> UnsafeMutableRawPointer { bytes + slot * codec.bytesPerVector }
+    }
+
+    let pageTokens: Int
+    private(set) var pages: [Page] = []
+    /// Page indices by format, the last one being the one being filled.
+    private var byFormat: [StorageFormat: [Int]] = [:]
+    /// Number of tokens stored.
+    private(set) var count = 0
+
+    init(pageTokens: Int) { self.pageTokens = pageTokens }
+
+    /// Stores an already encoded record.
+    mutating func insert(position: Int, format: StorageFormat, codec: any VectorCodec, record: UnsafeRawPointer) {
+        let p = pages[openPage(format: format, codec: codec)]
+        p.record(p.count).copyMemory(from: record, byteCount: codec.bytesPerVector)
+        p.positions.append(Int32(position))
+        count += 1
+    }
+
+    /// Removes record `slot` of page `page` (the page's last record takes its slot).
+    mutating func remove(page: Int, slot: Int) {
+        let p = pages[page]
+        let last = p.count - 1
+        if slot != last {
+            p.record(slot).copyMemory(from: p.record(last), byteCount: p.codec.bytesPerVector)
+            p.positions[slot] = p.positions[last]
+        }
+        p.positions.removeLast()
+        count -= 1
+    }
+
+    /// Drops every token at or after `position`.
+    mutating func truncate(from position: Int) {
+        for (i, p) in pages.enumerated() {
+            var slot = p.count - 1
+            while slot >= 0 {
+                if Int(p.positions[slot]) >= position { remove(page: i, slot: slot) }
+                slot -= 1
+            }
+        }
+        compact()
+    }
+
+    /// Releases empty pages.
+    mutating func compact() {
+        guard pages.contains(where: { $0.count == 0 }) else { return }
+        pages = pages.filter { $0.count > 0 }
+        byFormat = [:]
+        for (i, p) in pages.enumerated() { byFormat[p.format, default: []].append(i) }
+    }
+
+    private mutating func openPage(format: StorageFormat, codec: any VectorCodec) -> Int {
+        if let last = byFormat[format]?.last, pages[last].count < pages[last].capacity { return last }
+        // Reuse a page of this format with room (after removals) before allocating.
+        if let free = byFormat[format]?.first(where: { pages[$0].count < pages[$0].capacity }) { return free }
+        pages.append(Page(format: format, codec: codec, capacity: pageTokens))
+        byFormat[format, default: []].append(pages.count - 1)
+        return pages.count - 1
+    }
+
+    /// Bytes held by records (allocated page capacity is reported separately).
+    var storedBytes: ByteBreakdown {
+        pages.reduce(.zero) { $0 + $1.codec.breakdown * $1.count }
+    }
+
+    /// Bytes allocated for pages, used or not.
+    var allocatedBytes: Int { pages.reduce(0) { $0 + $1.capacity * $1.codec.bytesPerVector } }
+
+    /// Bytes of bookkeeping: the position of each record.
+    var bookkeepingBytes: Int { count * 4 }
+}
