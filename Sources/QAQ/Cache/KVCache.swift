@@ -175,6 +175,12 @@ public final class KVCache: @unchecked Sendable {
     /// keys and values — the reference path (the fused kernels come with their own entry
     /// point). Records the probabilities when the policy uses them.
     public func attention(layer: Int, queries: [Float]) throws(CacheError) -> [Float] {
+        try attentionWithProbabilities(layer: layer, queries: queries).output
+    }
+
+    /// ``attention(layer:queries:)`` that also returns this step's attention probabilities,
+    /// `[queryHeads][tokens]` (for quality measurements).
+    public func attentionWithProbabilities(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
         let s = try state(layer)
         let d = configuration.headDim, g = configuration.queryHeadsPerKVHead
         guard queries.count == configuration.queryHeads * d else {
@@ -216,7 +222,7 @@ public final class KVCache: @unchecked Sendable {
         if configuration.policy.usesAttention {
             try recordAttention(layer: layer, probabilities: probabilities)
         }
-        return output
+        return (output, probabilities)
     }
 
     /// Records one step's attention probabilities for `layer`: `[queryHeads][tokens]`, each in
