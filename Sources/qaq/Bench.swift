@@ -89,15 +89,22 @@ extension Bench {
 extension Bench {
     struct Quality: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Attention-output error and exact bits per element of cache policies on synthetic K/V/q (streaming decode).",
-            discussion: "Policies: fp32, fp16, q8_0, q4_0, uniform:B[:G], kivi:B[:G[:R]], qaq[:sigmaS=…:sigmaX=…:keys=token|channel|rotated:…]. Default: a standard set at 2, 3, 4 and 8 bits.")
+            abstract: "Attention-output error and exact bits per element of cache policies on synthetic or real captured K/V/q (streaming decode).",
+            discussion: """
+                Policies: fp32, fp16, q8_0, q4_0, uniform:B[:G], kivi:B[:G[:R]], qaq[:sigmaS=…:sigmaX=…:keys=token|channel|rotated:…]. Default: a standard set at 2, 3, 4 and 8 bits.
+
+                Without --activations: synthetic K/V/q (--tokens, --head-dim, --kv-heads, --gqa, --seed), one result per policy.
+                With --activations DIR: real captured activations (a manifest.json and fp16 q/k/v files, as in shared/fixtures/smollm2-activations), one result per policy and layer: bits/elem, attention-output relative error, and KL(exact ‖ cache) of the attention probabilities with keys and values stored by the policy (klKV) and with keys only (klKeysOnly, values fp32). --head-dim, --kv-heads, --gqa and --seed are ignored there.
+                """)
         @Option(name: .customLong("policy"), help: "A policy (repeatable).") var policies: [String] = []
-        @Option(help: "Tokens (decode steps).") var tokens: Int = 512
+        @Option(help: "Tokens (decode steps); default 512 synthetic, every token of the set with --activations.") var tokens: Int?
         @Option(name: .customLong("head-dim"), help: "Head dimension D.") var dim: Int = 64
         @Option(name: .customLong("kv-heads"), help: "KV heads.") var kvHeads: Int = 2
         @Option(help: "Query heads per KV head.") var gqa: Int = 3
         @Option(help: "Data seed.") var seed: UInt64 = 1
-        @Flag(help: "Print one JSON object per policy (JSON lines).") var json = false
+        @Option(help: "A directory of captured activations (manifest.json and fp16 q/k/v files) instead of synthetic data.") var activations: String?
+        @Option(name: .customLong("layer"), help: "A layer of --activations (repeatable); default: every layer in the manifest.") var layers: [Int] = []
+        @Flag(help: "Print one JSON object per policy (and layer, with --activations) (JSON lines).") var json = false
 
         static let standard = [
             "fp32", "fp16", "q8_0", "q4_0",
@@ -107,15 +114,44 @@ extension Bench {
             "qaq:keys=channel:sigmaS=0.02:sigmaX=0.05", "qaq:keys=rotated:sigmaS=0.02:sigmaX=0.05",
         ]
 
+        func validate() throws {
+            if let tokens, tokens <= 0 { throw ValidationError("--tokens must be positive") }
+            if activations == nil, !layers.isEmpty { throw ValidationError("--layer needs --activations") }
+        }
+
+        func parsedPolicies() throws -> [any CachePolicy] {
+            try (policies.isEmpty ? Self.standard : policies).map { spec in
+                do { return try PolicySpec.parse(spec) } catch { throw ValidationError("\(error)") }
+            }
+        }
+
         func run() throws {
-            let data = SyntheticKV(tokens: tokens, kvHeads: kvHeads, queryHeadsPerKVHead: gqa, dim: dim, seed: seed)
+            if let activations { return try runActivations(activations) }
+            let data = SyntheticKV(tokens: tokens ?? 512, kvHeads: kvHeads, queryHeadsPerKVHead: gqa, dim: dim, seed: seed)
             let kernels = KernelSet.forLevel(try selectedISA())
-            for spec in policies.isEmpty ? Self.standard : policies {
-                let policy: any CachePolicy
-                do { policy = try PolicySpec.parse(spec) } catch { throw ValidationError("\(error)") }
+            for policy in try parsedPolicies() {
                 let r = try QualityBench.run(policy: policy, data: data, kernels: kernels)
                 try emit(r, json: json) {
                     String(format: "%-52@ %6.3f bits/elem  %5.2f×  attention rel. error %.5f", r.policy, r.bitsPerElement, r.compressionRatio, r.attentionRelError)
+                }
+            }
+        }
+
+        func runActivations(_ path: String) throws {
+            let directory = URL(fileURLWithPath: path, isDirectory: true)
+            let policies = try parsedPolicies()
+            let kernels = KernelSet.forLevel(try selectedISA())
+            for layer in layers.isEmpty ? try ActivationSet.layers(in: directory) : layers {
+                let set = try ActivationSet(directory: directory, layer: layer)
+                let n = tokens ?? set.tokens
+                guard n <= set.tokens else { throw ValidationError("--tokens \(n): layer \(layer) of \(path) has \(set.tokens) tokens") }
+                let reference = RealQualityBench.Reference(set: set, tokens: n)
+                for policy in policies {
+                    let r = try RealQualityBench.run(policy: policy, set: set, tokens: n, kernels: kernels, reference: reference)
+                    try emit(r, json: json) {
+                        String(format: "%-52@ layer %2d  %6.3f bits/elem  %5.2f×  rel. error %.5f  KL K+V %.3e  KL keys only %.3e",
+                               r.policy, r.layer, r.bitsPerElement, r.compressionRatio, r.attentionRelError, r.klKV, r.klKeysOnly)
+                    }
                 }
             }
         }

@@ -226,6 +226,23 @@ struct KVCacheTests {
         #expect(full.memory.total == 0)
     }
 
+    @Test("fp16 input appends exactly like its fp32 widening")
+    func float16Append() throws {
+        let d = Self.data
+        let a = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 3, headDim: 64, policy: QAQPolicy(hotWindow: 4)))
+        let b = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 3, headDim: 64, policy: QAQPolicy(hotWindow: 4)))
+        for t in 0..<20 {
+            let k16 = d.token(t).keys.map { Float16($0) }, v16 = d.token(t).values.map { Float16($0) }
+            try k16.withUnsafeBufferPointer { kb in
+                try v16.withUnsafeBufferPointer { vb in try a.append(layer: 0, keys: kb, values: vb) }
+            }
+            try b.append(layer: 0, keys: k16.map(Float.init), values: v16.map(Float.init))
+            let q = Array(d.query(t))
+            #expect(try a.attention(layer: 0, queries: q) == b.attention(layer: 0, queries: q))
+        }
+        #expect(a.memory == b.memory)
+    }
+
     @Test("rotated keys leave attention unchanged (fp16 storage)")
     func rotatedKeys() throws {
         struct Rotated: CachePolicy {
