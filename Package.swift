@@ -90,7 +90,8 @@ let package = Package(
             dependencies: ["QAQ", "QAQTestSupport"] + kernelDependencies),
         .testTarget(
             name: "QAQTests",
-            dependencies: ["QAQ", "QAQTestSupport"]),
+            dependencies: ["QAQ", "QAQTestSupport"],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

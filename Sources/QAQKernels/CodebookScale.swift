@@ -32,7 +32,7 @@ func pow2Sixteenth(_ j: Int) -> Float {
 /// The scale a log8 byte stands for: 0 for k = 0, else 2^((k − 128)/16), computed as
 /// 2^(j/16) (the table above) times an exact power of two.
 @inline(__always)
-func log8Scale(_ k: UInt8) -> Float {
+func scaleOfLog8(_ k: UInt8) -> Float {
     let t = Int(k) - 128
     let p2 = Float(bitPattern: UInt32(truncatingIfNeeded: (t >> 4) + 127) << 23)   // 2^⌊t/16⌋
     return k == 0 ? 0 : pow2Sixteenth(t & 15) * p2
@@ -46,7 +46,7 @@ func log8Scale(_ k: UInt8) -> Float {
 /// smallest scale (2^(−127/16)) the scale is 0. Returns −1 when the nearest grid value
 /// lies above 2^(127/16) (the scale does not fit).
 @inline(__always)
-func log8Code(_ s: Float) -> Int {
+func nearestLog8(_ s: Float) -> Int {
     let smin: Float = 0x1.0b5586p-8                    // 2^(−127/16)
     if !(s >= 0.5 * smin) { return 0 }                 // 0, tiny, (NaN never reaches here)
     let bits = s.bitPattern
@@ -66,9 +66,9 @@ func log8Code(_ s: Float) -> Int {
 
 /// Scale of group `g` of a code-map record, in fp32.
 @inline(__always)
-func codebookScale(_ record: UnsafeRawPointer, _ layout: CodebookLayout, _ g: Int) -> Float {
+func loadCodebookScale(_ record: UnsafeRawPointer, _ layout: CodebookLayout, _ g: Int) -> Float {
     if layout.isLog8 {
-        return log8Scale(record.load(fromByteOffset: layout.scaleOffset, as: UInt8.self))
+        return scaleOfLog8(record.load(fromByteOffset: layout.scaleOffset, as: UInt8.self))
     }
     return Float(record.loadUnaligned(fromByteOffset: layout.scaleOffset + 2 * g, as: Float16.self))
 }
@@ -78,7 +78,7 @@ func codebookScale(_ record: UnsafeRawPointer, _ layout: CodebookLayout, _ g: In
 @inline(__always)
 func storeCodebookScale(_ record: UnsafeMutableRawPointer, _ layout: CodebookLayout, _ g: Int, _ s: Float) -> Bool {
     if layout.isLog8 {
-        let k = log8Code(s)
+        let k = nearestLog8(s)
         record.storeBytes(of: UInt8(truncatingIfNeeded: k), toByteOffset: layout.scaleOffset, as: UInt8.self)
         return k >= 0
     }
@@ -90,18 +90,13 @@ func storeCodebookScale(_ record: UnsafeMutableRawPointer, _ layout: CodebookLay
 extension Reference {
     /// The stored scale of group `g` (the only group for vector modes), in fp32.
     public static func codebookScale(_ record: UnsafeRawPointer, _ layout: CodebookLayout, group g: Int) -> Float {
-        QAQKernelsBase_codebookScale(record, layout, g)
+        loadCodebookScale(record, layout, g)
     }
 
     /// The scale a log8 byte stands for: 0 for k = 0, else 2^((k − 128)/16).
-    public static func log8Scale(_ k: UInt8) -> Float { QAQKernelsBase_log8Scale(k) }
+    public static func log8Scale(_ k: UInt8) -> Float { scaleOfLog8(k) }
 
     /// The log8 byte for a least-squares scale `s ≥ 0` (nearest representable value, see the
     /// kernels' documentation), or −1 when it lies beyond 2^(127/16).
-    public static func log8Code(_ s: Float) -> Int { QAQKernelsBase_log8Code(s) }
+    public static func log8Code(_ s: Float) -> Int { nearestLog8(s) }
 }
-
-// Module-level names, reachable from inside `Reference` where the static methods shadow them.
-@inline(__always) func QAQKernelsBase_codebookScale(_ r: UnsafeRawPointer, _ l: CodebookLayout, _ g: Int) -> Float { codebookScale(r, l, g) }
-@inline(__always) func QAQKernelsBase_log8Scale(_ k: UInt8) -> Float { log8Scale(k) }
-@inline(__always) func QAQKernelsBase_log8Code(_ s: Float) -> Int { log8Code(s) }

@@ -226,6 +226,53 @@ struct KVCacheTests {
         #expect(full.memory.total == 0)
     }
 
+    @Test("sinks stay fp16, staged tokens get their final storage after W2 more tokens, centered keys read back exactly")
+    func sinksStagingCentering() throws {
+        struct Tiered: CachePolicy {
+            var hotWindow: Int { 4 }
+            var keyScheme: KeyScheme { .token }
+            var sinkTokens: Int { 2 }
+            var staging: (format: StorageFormat, tokens: Int)? { (.affine(bits: 8, group: 32, outliers: 0), 6) }
+            var centersKeys: Bool { true }
+            let final: StorageFormat
+            func storage(for token: TokenContext) -> (key: StorageFormat, value: StorageFormat) { (final, final) }
+            var description: String { "tiered" }
+        }
+        let d = Self.data
+        let final = StorageFormat.affine(bits: 3, group: 32, outliers: 0)
+        let cache = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 3, headDim: 64, policy: Tiered(final: final)))
+        for t in 0..<40 {
+            let (k, v) = d.token(t)
+            try cache.append(layer: 0, keys: Array(k), values: Array(v))
+            _ = try cache.attention(layer: 0, queries: Array(d.query(t)))
+            let formats = try cache.storedFormats(layer: 0, head: 1)
+            #expect(formats.count == max(0, t + 1 - 4))
+            for f in formats {
+                let expected: StorageFormat
+                if f.position < 2 { expected = .fp16 }
+                else if f.position >= t + 1 - 4 - 6 { expected = .affine(bits: 8, group: 32, outliers: 0) }
+                else { expected = final }
+                #expect(f.key == expected && f.value == expected, "t=\(t) position \(f.position): \(f.key)")
+            }
+        }
+        // Centering: the mean of the fp16 window keys 2..<6 (the W keys after the sinks) was
+        // subtracted before quantizing and is added back exactly when reading. Promoted keys
+        // are the 8-bit codes lowered to 3 bits, i.e. (nesting) 3-bit quantization of k − mean.
+        let rows = try cache.storedRows(layer: 0, head: 0, keys: true)
+        let k16 = { (p: Int) in d.token(p).keys[d.token(p).keys.startIndex..<(d.token(p).keys.startIndex + 64)].map { Float(Float16($0)) } }
+        var mean = [Float](repeating: 0, count: 64)
+        for p in 2..<6 { for i in 0..<64 { mean[i] += k16(p)[i] } }
+        for i in 0..<64 { mean[i] /= 4 }
+        let layout3 = try PackedLayout(dim: 64, groupSize: 32, bits: 3)
+        for p in 2..<26 {
+            let centered = zip(k16(p), mean).map { $0 - $1 }
+            let expected = zip(try PackedVectors.quantizing(centered, layout: layout3).dequantized(), mean).map { $0 + $1 }
+            for i in 0..<64 { #expect(abs(rows[p * 64 + i] - expected[i]) <= 1e-5 * max(1, abs(expected[i])), "p=\(p) i=\(i)") }
+        }
+        // Sinks are fp16, uncentered.
+        for i in 0..<64 { #expect(rows[i] == k16(0)[i]) }
+    }
+
     @Test("fp16 input appends exactly like its fp32 widening")
     func float16Append() throws {
         let d = Self.data

@@ -58,10 +58,22 @@ public protocol CachePolicy: Sendable, CustomStringConvertible {
     func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)?
     /// Bits for a block of channel-quantized keys (`.channel` scheme only), given the tokens.
     func keyBlockBits(_ tokens: [TokenContext]) -> Int
+    /// The first `sinkTokens` tokens of a sequence (attention sinks) stay fp16 for good.
+    var sinkTokens: Int { get }
+    /// A staging tier: tokens leaving the hot window are stored at `format` first and get
+    /// their final storage (``storage(for:)``) after `tokens` more tokens. nil: no staging.
+    var staging: (format: StorageFormat, tokens: Int)? { get }
+    /// Key centering: subtract a per-(layer, KV head) mean key, estimated from the
+    /// `hotWindow` keys after the sinks, before storing keys (token and rotated schemes);
+    /// the mean is added back exactly when keys are read (scores gain q·mean).
+    var centersKeys: Bool { get }
 }
 
 extension CachePolicy {
     public var usesAttention: Bool { false }
     public func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)? { nil }
     public func keyBlockBits(_ tokens: [TokenContext]) -> Int { 4 }
+    public var sinkTokens: Int { 0 }
+    public var staging: (format: StorageFormat, tokens: Int)? { nil }
+    public var centersKeys: Bool { false }
 }

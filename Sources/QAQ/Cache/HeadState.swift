@@ -48,6 +48,10 @@ struct HeadState {
     var history = AttentionHistory(window: 5)
     /// Per position: (key range, value range) in fp16, kept for later refreshes.
     private var ranges: [Float16] = []
+    /// The mean key subtracted before storing keys (key centering), once estimated.
+    private(set) var keyMean: [Float]?
+    /// First position still in the staging tier (positions before it have their final storage).
+    var stagedFrom = 0
     /// High quantile of ‖q/√D‖² seen by this head.
     var queryNorms = OnlineQuantile(p: 0.9)
 
@@ -94,6 +98,15 @@ struct HeadState {
         }
     }
 
+    /// Estimates the mean key from the `count` oldest keys of the window.
+    mutating func computeKeyMean(count: Int) {
+        let rows = windowRows(keys: true, from: windowStart, count: count)
+        var mean = [Float](repeating: 0, count: dim)
+        for t in 0..<count { for i in 0..<dim { mean[i] += rows[t * dim + i] } }
+        for i in 0..<dim { mean[i] /= Float(count) }
+        keyMean = mean
+    }
+
     /// Drops the oldest `n` tokens of the window (after they were stored elsewhere).
     mutating func dropWindow(_ n: Int) {
         windowKeys.removeFirst(n * dim)
@@ -116,7 +129,7 @@ struct HeadState {
 
     /// Every token's key or value row, dequantized, in position order: `[count][dim]`.
     /// (The reference attention path; the fused kernels read the pages directly.)
-    func allRows(keys: Bool, count: Int, state: LayerState, kernels: KernelSet) -> [Float] {
+    func allRows(keys: Bool, count: Int, state: LayerState, kernels: KernelSet, sinkTokens: Int = 0) -> [Float] {
         var out = [Float](repeating: 0, count: count * dim)
         out.withUnsafeMutableBufferPointer { dst in
             let pages = keys ? self.keys.pages : self.values.pages
@@ -137,6 +150,10 @@ struct HeadState {
                     }
                     for i in 0..<(block.tokens * dim) { dst[block.firstPosition * dim + i] = rows[i] }
                 }
+            }
+            if keys, let mean = keyMean {
+                // Stored keys past the sinks were centered: add the mean back.
+                for p in sinkTokens..<windowStart { for i in 0..<dim { dst[p * dim + i] += mean[i] } }
             }
             let window = keys ? windowKeys : windowValues
             for i in 0..<window.count { dst[windowStart * dim + i] = Float(window[i]) }
@@ -190,6 +207,9 @@ struct HeadState {
             windowKeys.removeLast(windowKeys.count - keep)
             windowValues.removeLast(windowValues.count - keep)
         }
+        // The key mean stays (any fixed mean is exact: it is added back); it goes with an empty cache.
+        stagedFrom = min(stagedFrom, n)
+        if n == 0 { keyMean = nil }
         if tracksStatistics {
             history.truncate(to: n)
             ranges.removeLast(ranges.count - 2 * n)

@@ -124,18 +124,83 @@ public final class KVCache: @unchecked Sendable {
         case .token, .rotated:
             while s.heads[h].windowCount > policy.hotWindow {
                 let p = s.heads[h].windowStart
-                let ctx = context(s, head: h, position: p)
-                let (key, value) = policy.storage(for: ctx)
-                try storeKey(s, head: h, position: p, format: key, layer: layer)
-                try storeValue(s, head: h, position: p, format: value, layer: layer)
+                if policy.centersKeys, s.heads[h].keyMean == nil, p >= policy.sinkTokens {
+                    s.heads[h].computeKeyMean(count: max(1, min(policy.hotWindow, s.heads[h].windowCount)))
+                }
+                let formats: (key: StorageFormat, value: StorageFormat)
+                if p < policy.sinkTokens {
+                    formats = (.fp16, .fp16)
+                } else if let staging = policy.staging {
+                    formats = (staging.format, staging.format)
+                } else {
+                    formats = policy.storage(for: context(s, head: h, position: p))
+                }
+                try storeKey(s, head: h, position: p, format: formats.key, layer: layer)
+                try storeValue(s, head: h, position: p, format: formats.value, layer: layer)
                 s.heads[h].dropWindow(1)
+            }
+            if let staging = policy.staging {
+                try promoteStaged(s, head: h, layer: layer, format: staging.format, upTo: s.count - policy.hotWindow - staging.tokens)
+            }
+        }
+    }
+
+    /// Gives staged tokens before `limit` their final storage (re-encoded from the staged
+    /// values: bits never rise, and the final format is the policy's for the token now).
+    private func promoteStaged(_ s: LayerState, head h: Int, layer: Int, format staged: StorageFormat, upTo limit: Int) throws(CacheError) {
+        let d = configuration.headDim
+        while s.heads[h].stagedFrom < min(limit, s.heads[h].windowStart) {
+            let p = s.heads[h].stagedFrom
+            if p >= configuration.policy.sinkTokens {
+                let ctx = storedContext(s, head: h, position: p)
+                let final = configuration.policy.storage(for: ctx)
+                for keys in [true, false] {
+                    let target = keys ? final.key : final.value
+                    guard target != staged, target.bits <= staged.bits else { continue }
+                    let codec = try s.codec(target, dim: d, kernels: configuration.kernels)
+                    try move(s, head: h, keys: keys, position: p, from: staged, to: target, codec: codec, layer: layer)
+                }
+            }
+            s.heads[h].stagedFrom += 1
+        }
+    }
+
+    /// Re-encodes a stored token from `from` to `to` (affine → affine of the same groups by
+    /// exact code shifts, anything else through the decoded values).
+    private func move(_ s: LayerState, head h: Int, keys: Bool, position p: Int, from: StorageFormat, to: StorageFormat,
+                      codec: any VectorCodec, layer: Int) throws(CacheError) {
+        guard let (pageIndex, slot) = (keys ? s.heads[h].keys : s.heads[h].values).find(position: p, format: from) else { return }
+        let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[pageIndex]
+        var record = [UInt8](repeating: 0, count: codec.bytesPerVector)
+        if case .affine(_, let g0, let k0) = from, case .affine(_, let g1, let k1) = to, g0 == g1, k0 == k1,
+           let fromLayout = (page.codec as? AffineCodec)?.layout, let toLayout = (codec as? AffineCodec)?.layout {
+            record.withUnsafeMutableBytes { configuration.kernels.lower(page.record(slot), 1, fromLayout, toLayout, $0.baseAddress!) }
+        } else {
+            var row = [Float](repeating: 0, count: configuration.headDim)
+            row.withUnsafeMutableBufferPointer { page.codec.decode(page.record(slot), count: 1, into: $0.baseAddress!) }
+            do {
+                try row.withUnsafeBufferPointer { src in
+                    try record.withUnsafeMutableBytes { dst in try codec.encode(src.baseAddress!, count: 1, into: dst.baseAddress!) }
+                }
+            } catch { throw CacheError(error, layer: layer, token: p) }
+        }
+        record.withUnsafeBytes { raw in
+            if keys {
+                s.heads[h].keys.remove(page: pageIndex, slot: slot)
+                s.heads[h].keys.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
+            } else {
+                s.heads[h].values.remove(page: pageIndex, slot: slot)
+                s.heads[h].values.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
             }
         }
     }
 
     private func storeKey(_ s: LayerState, head h: Int, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
         let codec = try s.codec(format, dim: configuration.headDim, kernels: configuration.kernels)
-        let row = s.heads[h].windowRows(keys: true, from: p, count: 1)
+        var row = s.heads[h].windowRows(keys: true, from: p, count: 1)
+        if let mean = s.heads[h].keyMean, p >= configuration.policy.sinkTokens {
+            for i in 0..<row.count { row[i] -= mean[i] }
+        }
         try encodeInto(s, codec: codec, row: row, layer: layer, position: p) { scratch in
             s.heads[h].keys.insert(position: p, format: format, codec: codec, record: scratch)
         }
@@ -158,6 +223,13 @@ public final class KVCache: @unchecked Sendable {
             }
         } catch { throw CacheError(error, layer: layer, token: position) }
         scratch.withUnsafeBytes { store($0.baseAddress!) }
+    }
+
+    /// The policy's view of a token already out of the window (ranges from the statistics).
+    private func storedContext(_ s: LayerState, head h: Int, position p: Int) -> TokenContext {
+        TokenContext(position: p, contextLength: s.count, keyRange: s.heads[h].keyRange(p),
+                     valueRange: s.heads[h].valueRange(p), recentMaxAttention: s.heads[h].recentMax(p),
+                     queryNormSquared: s.heads[h].queryNorms.value, dim: configuration.headDim)
     }
 
     private func context(_ s: LayerState, head h: Int, position p: Int) -> TokenContext {
@@ -190,8 +262,10 @@ public final class KVCache: @unchecked Sendable {
         var output = [Float](repeating: 0, count: queries.count)
         var probabilities = [Float](repeating: 0, count: configuration.queryHeads * s.count)
         for h in 0..<configuration.kvHeads {
-            let keys = s.heads[h].allRows(keys: true, count: s.count, state: s, kernels: configuration.kernels)
-            let values = s.heads[h].allRows(keys: false, count: s.count, state: s, kernels: configuration.kernels)
+            let keys = s.heads[h].allRows(keys: true, count: s.count, state: s, kernels: configuration.kernels,
+                                                sinkTokens: configuration.policy.sinkTokens)
+            let values = s.heads[h].allRows(keys: false, count: s.count, state: s, kernels: configuration.kernels,
+                                                  sinkTokens: configuration.policy.sinkTokens)
             for j in 0..<g {
                 let qh = h * g + j
                 var q = Array(queries[(qh * d)..<((qh + 1) * d)])
@@ -267,9 +341,9 @@ public final class KVCache: @unchecked Sendable {
         for (pi, page) in stream.pages.enumerated() {
             for slot in 0..<page.count {
                 let p = Int(page.positions[slot])
-                let ctx = TokenContext(position: p, contextLength: s.count, keyRange: s.heads[h].keyRange(p),
-                                       valueRange: s.heads[h].valueRange(p), recentMaxAttention: s.heads[h].recentMax(p),
-                                       queryNormSquared: s.heads[h].queryNorms.value, dim: configuration.headDim)
+                // Sinks keep fp16; staged tokens get their storage when promoted.
+                if p < policy.sinkTokens || p >= s.heads[h].stagedFrom && policy.staging != nil { continue }
+                let ctx = storedContext(s, head: h, position: p)
                 let current = page.format
                 guard let lowered = policy.lowered(for: ctx, key: keys ? current : .fp16, value: keys ? .fp16 : current) else { continue }
                 let target = keys ? lowered.key : lowered.value
@@ -380,7 +454,8 @@ public final class KVCache: @unchecked Sendable {
     public func storedRows(layer: Int, head: Int, keys: Bool) throws(CacheError) -> [Float] {
         let s = try state(layer)
         guard head >= 0, head < configuration.kvHeads else { throw .shapeMismatch(expected: "KV head in 0..<\(configuration.kvHeads)", got: "\(head)") }
-        return s.heads[head].allRows(keys: keys, count: s.count, state: s, kernels: configuration.kernels)
+        return s.heads[head].allRows(keys: keys, count: s.count, state: s, kernels: configuration.kernels,
+                                     sinkTokens: configuration.policy.sinkTokens)
     }
 
     // MARK: Helpers

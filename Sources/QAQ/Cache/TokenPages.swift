@@ -56,6 +56,14 @@ struct TokenPages {
         count -= 1
     }
 
+    /// (page, slot) of `position` among the pages of `format`, if stored there.
+    func find(position: Int, format: StorageFormat) -> (page: Int, slot: Int)? {
+        for i in byFormat[format] ?? [] {
+            if let slot = pages[i].positions.firstIndex(of: Int32(position)) { return (i, slot) }
+        }
+        return nil
+    }
+
     /// Drops every token at or after `position`.
     mutating func truncate(from position: Int) {
         for (i, p) in pages.enumerated() {

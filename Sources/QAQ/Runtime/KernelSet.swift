@@ -23,6 +23,11 @@ public struct KernelSet: Sendable {
     public typealias Lower = @Sendable (
         UnsafeRawPointer, Int, PackedLayout, PackedLayout, UnsafeMutableRawPointer) -> Void
     public typealias ReadSum = @Sendable (UnsafeRawPointer, Int) -> Float
+    public typealias CodebookQuantize = @Sendable (
+        UnsafePointer<Float>, Int, CodebookLayout, UnsafePointer<Float>, UnsafePointer<Float>,
+        UnsafeMutableRawPointer) -> KernelStatus
+    public typealias CodebookDequantize = @Sendable (
+        UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
 
     public let isa: ISALevel
     /// (src, element type, count, src stride in elements, layout, dst records) → status.
@@ -37,6 +42,11 @@ public struct KernelSet: Sendable {
     public let lower: Lower
     /// (bytes, byte count) → sum; the read-roof probe.
     public let readSum: ReadSum
+    /// (src fp32, already rotated; count; layout; levels (2^b); thresholds (2^b − 1);
+    /// dst records) → status. Code-map formats (see ``CodebookLayout``).
+    public let codebookQuantize: CodebookQuantize
+    /// (records, count, layout, levels, dst, dst stride in elements).
+    public let codebookDequantize: CodebookDequantize
 
     /// The kernels of `isa` (which must be compiled in; see ``ISALevel/compiled``).
     public static func forLevel(_ isa: ISALevel) -> KernelSet {
@@ -50,7 +60,9 @@ public struct KernelSet: Sendable {
                 dot: { QAQKernelsV4.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
                 accumulate: { QAQKernelsV4.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
                 lower: { QAQKernelsV4.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
-                readSum: { QAQKernelsV4.Kernels.readSum($0, byteCount: $1) })
+                readSum: { QAQKernelsV4.Kernels.readSum($0, byteCount: $1) },
+                codebookQuantize: { QAQKernelsV4.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
+                codebookDequantize: { QAQKernelsV4.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
         case .v3:
             return KernelSet(
                 isa: .v3,
@@ -59,7 +71,9 @@ public struct KernelSet: Sendable {
                 dot: { QAQKernelsV3.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
                 accumulate: { QAQKernelsV3.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
                 lower: { QAQKernelsV3.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
-                readSum: { QAQKernelsV3.Kernels.readSum($0, byteCount: $1) })
+                readSum: { QAQKernelsV3.Kernels.readSum($0, byteCount: $1) },
+                codebookQuantize: { QAQKernelsV3.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
+                codebookDequantize: { QAQKernelsV3.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
         #endif
         default:
             return KernelSet(
@@ -69,7 +83,9 @@ public struct KernelSet: Sendable {
                 dot: { QAQKernelsBase.Kernels.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
                 accumulate: { QAQKernelsBase.Kernels.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
                 lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
-                readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) })
+                readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) },
+                codebookQuantize: { QAQKernelsBase.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
+                codebookDequantize: { QAQKernelsBase.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
         }
     }
 
@@ -81,7 +97,9 @@ public struct KernelSet: Sendable {
         dot: { QAQKernelsBase.Reference.dot(query: $0, $1, count: $2, layout: $3, out: $4) },
         accumulate: { QAQKernelsBase.Reference.accumulate(weights: $0, $1, count: $2, layout: $3, into: $4) },
         lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
-        readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) })
+        readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) },
+        codebookQuantize: { QAQKernelsBase.Reference.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
+        codebookDequantize: { QAQKernelsBase.Reference.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
 
     /// The kernels of ``ISALevel/selected(environment:)`` — `QAQ_ISA` or the CPU's best.
     /// If `QAQ_ISA` names an unusable level, this warns once on standard error and uses

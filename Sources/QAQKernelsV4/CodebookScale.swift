@@ -1,0 +1,1 @@
+../QAQKernels/CodebookScale.swift
