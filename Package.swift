@@ -66,6 +66,13 @@ let package = Package(
             name: "CQAQSupport",
             cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "QAQLayout"),
+        .systemLibrary(
+            name: "CHwloc",
+            pkgConfig: "hwloc",
+            providers: [.apt(["libhwloc-dev"])]),
+        .target(
+            name: "QAQTuning",
+            dependencies: ["QAQ", "CHwloc", "CQAQSupport"]),
         .target(
             name: "QAQ",
             dependencies: ["CQAQSupport", "QAQLayout"] + kernelDependencies),
@@ -79,6 +86,7 @@ let package = Package(
             name: "qaqtune",
             dependencies: [
                 "QAQ",
+                "QAQTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(
@@ -88,6 +96,9 @@ let package = Package(
         .testTarget(
             name: "QAQKernelsTests",
             dependencies: ["QAQ", "QAQTestSupport"] + kernelDependencies),
+        .testTarget(
+            name: "QAQTuningTests",
+            dependencies: ["QAQTuning", "QAQTestSupport"]),
         .testTarget(
             name: "QAQTests",
             dependencies: ["QAQ", "QAQTestSupport"],

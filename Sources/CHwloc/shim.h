@@ -1,0 +1,2 @@
+// hwloc's C API, for QAQTuning's topology reader (Debian: libhwloc-dev).
+#include <hwloc.h>
