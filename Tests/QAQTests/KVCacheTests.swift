@@ -34,6 +34,32 @@ struct KVCacheTests {
         }
     }
 
+    @Test("fused attention matches the fp64 reference over the same stored cache, every policy and ISA level",
+          arguments: ["fp32", "fp16", "q8_0", "q4_0", "uniform:4:32", "uniform:3:64", "kivi:2", "qaq:window=4",
+                      "qaq:keys=channel:window=4", "qaq:keys=rotated:window=4:alpha=0.03"])
+    func fusedMatchesReference(spec: String) throws {
+        let d = Self.data
+        for isa in ISALevel.available {
+            let cache = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 3, headDim: 64,
+                                                         policy: try PolicySpec.parse(spec), pageTokens: 16, kernels: .forLevel(isa)))
+            for t in 0..<70 {
+                let (k, v) = d.token(t)
+                try cache.append(layer: 0, keys: Array(k), values: Array(v))
+                let q = Array(d.query(t))
+                let reference = try cache.referenceAttention(layer: 0, queries: q)
+                let fused = try cache.attentionWithProbabilities(layer: 0, queries: q)
+                // fp32 scores and accumulation vs fp64: relative to the output scale.
+                let scale = reference.output.map { abs($0) }.max()!
+                for i in 0..<fused.output.count {
+                    #expect(abs(fused.output[i] - reference.output[i]) <= 2e-5 * max(scale, 1), "\(spec) \(isa) t=\(t) i=\(i)")
+                }
+                for i in 0..<fused.probabilities.count {
+                    #expect(abs(fused.probabilities[i] - reference.probabilities[i]) <= 1e-5, "\(spec) \(isa) t=\(t) p[\(i)]")
+                }
+            }
+        }
+    }
+
     @Test("memory matches a hand count for fixed formats", arguments: ["fp32", "fp16", "q8_0", "q4_0", "uniform:4:32", "uniform:2:32", "uniform:3:64"])
     func handCountFixed(spec: String) throws {
         let d = Self.data

@@ -127,6 +127,12 @@ struct HeadState {
         return src[start..<(start + count * dim)].map { Float($0) }
     }
 
+    /// The window's rows (keys or values) as fp32 into `dst` (`windowCount × dim` floats).
+    func windowTile(keys: Bool, into dst: UnsafeMutablePointer<Float>) {
+        let src = keys ? windowKeys : windowValues
+        for i in 0..<src.count { dst[i] = Float(src[i]) }
+    }
+
     /// Every token's key or value row, dequantized, in position order: `[count][dim]`.
     /// (The reference attention path; the fused kernels read the pages directly.)
     func allRows(keys: Bool, count: Int, state: LayerState, kernels: KernelSet, sinkTokens: Int = 0) -> [Float] {

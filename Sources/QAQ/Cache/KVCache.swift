@@ -18,9 +18,11 @@
 /// layer and must not overlap writers.
 public final class KVCache: @unchecked Sendable {
     public let configuration: KVCacheConfiguration
-    private let layerStates: [LayerState]
+    let layerStates: [LayerState]
     private let fp16: Float16Codec
-    private let rotation: RandomizedHadamard?
+    let rotation: RandomizedHadamard?
+    /// Decode-attention kernels of the configured ISA level.
+    let attentionKernels: AttentionKernels
 
     public init(_ configuration: KVCacheConfiguration) throws(CacheError) {
         try configuration.validate()
@@ -31,6 +33,7 @@ public final class KVCache: @unchecked Sendable {
         } else {
             self.rotation = nil
         }
+        self.attentionKernels = AttentionKernels.forLevel(configuration.kernels.isa)
         self.layerStates = (0..<configuration.layers).map { _ in
             LayerState(heads: configuration.kvHeads, pageTokens: configuration.pageTokens, dim: configuration.headDim,
                        tracksStatistics: configuration.policy.usesAttention)
@@ -242,17 +245,10 @@ public final class KVCache: @unchecked Sendable {
 
     // MARK: Attention
 
-    /// Decode attention of one query token per q head over everything stored for `layer`:
-    /// `softmax(q·Kᵀ/√D)·V` per q head, computed in fp64 over the stored (dequantized)
-    /// keys and values — the reference path (the fused kernels come with their own entry
-    /// point). Records the probabilities when the policy uses them.
-    public func attention(layer: Int, queries: [Float]) throws(CacheError) -> [Float] {
-        try attentionWithProbabilities(layer: layer, queries: queries).output
-    }
-
-    /// ``attention(layer:queries:)`` that also returns this step's attention probabilities,
-    /// `[queryHeads][tokens]` (for quality measurements).
-    public func attentionWithProbabilities(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
+    /// The reference decode attention: `softmax(q·Kᵀ/√D)·V` per q head in fp64 over every
+    /// stored key and value, dequantized (the scalar oracle of the fused path, for tests and
+    /// quality checks). Pure: it records nothing and observes no query statistics.
+    public func referenceAttention(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
         let s = try state(layer)
         let d = configuration.headDim, g = configuration.queryHeadsPerKVHead
         guard queries.count == configuration.queryHeads * d else {
@@ -269,7 +265,6 @@ public final class KVCache: @unchecked Sendable {
             for j in 0..<g {
                 let qh = h * g + j
                 var q = Array(queries[(qh * d)..<((qh + 1) * d)])
-                s.heads[h].queryNorms.observe(q.reduce(0) { $0 + Double($1) * Double($1) } / Double(d))
                 if let rotation { q.withUnsafeMutableBufferPointer { rotation.forward($0.baseAddress!) } }
                 let scale = 1 / Double(d).squareRoot()
                 var scores = [Double](repeating: 0, count: s.count)
@@ -292,9 +287,6 @@ public final class KVCache: @unchecked Sendable {
                     output[qh * d + i] = Float(acc)
                 }
             }
-        }
-        if configuration.policy.usesAttention {
-            try recordAttention(layer: layer, probabilities: probabilities)
         }
         return (output, probabilities)
     }
@@ -460,7 +452,7 @@ public final class KVCache: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func state(_ layer: Int) throws(CacheError) -> LayerState {
+    func state(_ layer: Int) throws(CacheError) -> LayerState {
         guard layer >= 0, layer < layerStates.count else { throw .layerOutOfRange(layer: layer, layers: layerStates.count) }
         return layerStates[layer]
     }
