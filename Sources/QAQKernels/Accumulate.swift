@@ -2,36 +2,22 @@ import QAQLayout
 
 extension Kernels {
     /// Weighted accumulation of `count` consecutive records into an fp32 vector:
-    /// `acc[i] += Σₜ w[t]·x̂ₜ[i]`, values decoded in registers (`w·lo + (w·step)·(c + ½)`).
+    /// `acc[i] += Σₜ w[t]·x̂ₜ[i]`, values decoded in registers as ``dequantize`` does.
     public static func accumulate(
         weights w: UnsafePointer<Float>, _ src: UnsafeRawPointer, count: Int,
         layout: PackedLayout, into acc: UnsafeMutablePointer<Float>
     ) {
-        let slotsPerGroup = layout.groupSize / 16
-        let half = F32x16(repeating: 0.5)
         let out = UnsafeMutableRawPointer(acc)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
             let wt = w[t]
-            var g = 0, left = slotsPerGroup
-            var (lo, step) = groupMetadata(record, layout, 0)
-            var ws = F32x16(repeating: wt * step), wl = F32x16(repeating: wt * lo)
-            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
-                if left == 0 {
-                    g += 1
-                    left = slotsPerGroup
-                    (lo, step) = groupMetadata(record, layout, g)
-                    ws = F32x16(repeating: wt * step)
-                    wl = F32x16(repeating: wt * lo)
-                }
-                left -= 1
-                let cf = codesToFloat(c) + half
+            let wv = F32x16(repeating: wt)
+            forEachDecodedSlot(record, layout) { s, x in
                 var a = out.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
                 #if HAS_FMA
-                a.addProduct(cf, ws)
-                a += wl
+                a.addProduct(wv, x)
                 #else
-                a += cf * ws + wl
+                a += wv * x
                 #endif
                 out.storeBytes(of: a, toByteOffset: 64 * s, as: F32x16.self)
             }

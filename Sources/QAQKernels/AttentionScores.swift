@@ -11,22 +11,11 @@ extension Kernels {
         layout: PackedLayout, out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
         let d = layout.dim
-        let slotsPerGroup = layout.groupSize / 16
         let qraw = UnsafeRawPointer(q)
-        let half = F32x16(repeating: 0.5)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
             var acc: InlineArray<8, F32x16> = [F32x16(), F32x16(), F32x16(), F32x16(), F32x16(), F32x16(), F32x16(), F32x16()]
-            var g = 0, left = slotsPerGroup
-            var (lo, step) = groupMetadata(record, layout, 0)
-            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
-                if left == 0 {
-                    g += 1
-                    left = slotsPerGroup
-                    (lo, step) = groupMetadata(record, layout, g)
-                }
-                left -= 1
-                let x = F32x16(repeating: lo) + (codesToFloat(c) + half) * F32x16(repeating: step)
+            forEachDecodedSlot(record, layout) { s, x in
                 for h in 0..<heads {
                     let qs = qraw.loadUnaligned(fromByteOffset: 4 * (h * d + 16 * s), as: F32x16.self)
                     #if HAS_FMA
@@ -56,21 +45,10 @@ extension Kernels {
         layout: PackedLayout, out: UnsafeMutablePointer<Float>
     ) {
         let d = layout.dim
-        let slotsPerGroup = layout.groupSize / 16
-        let half = F32x16(repeating: 0.5)
         let o = UnsafeMutableRawPointer(out)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
-            var g = 0, left = slotsPerGroup
-            var (lo, step) = groupMetadata(record, layout, 0)
-            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
-                if left == 0 {
-                    g += 1
-                    left = slotsPerGroup
-                    (lo, step) = groupMetadata(record, layout, g)
-                }
-                left -= 1
-                let x = F32x16(repeating: lo) + (codesToFloat(c) + half) * F32x16(repeating: step)
+            forEachDecodedSlot(record, layout) { s, x in
                 for h in 0..<heads {
                     let off = 4 * (h * d + 16 * s)
                     var a = o.loadUnaligned(fromByteOffset: off, as: F32x16.self)

@@ -7,21 +7,10 @@ extension Kernels {
         _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
         dst: UnsafeMutablePointer<Float>, dstStride: Int
     ) {
-        let slotsPerGroup = layout.groupSize / 16
-        let half = F32x16(repeating: 0.5)
         for v in 0..<count {
             let record = src + v * layout.recordBytes
             let out = UnsafeMutableRawPointer(dst + v * dstStride)
-            var g = 0, left = slotsPerGroup
-            var (lo, step) = groupMetadata(record, layout, 0)
-            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
-                if left == 0 {
-                    g += 1
-                    left = slotsPerGroup
-                    (lo, step) = groupMetadata(record, layout, g)
-                }
-                left -= 1
-                let x = F32x16(repeating: lo) + (codesToFloat(c) + half) * F32x16(repeating: step)
+            forEachDecodedSlot(record, layout) { s, x in
                 out.storeBytes(of: x, toByteOffset: 64 * s, as: F32x16.self)
             }
             for j in 0..<layout.outlierCount {

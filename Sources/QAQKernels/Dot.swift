@@ -11,25 +11,11 @@ extension Kernels {
         query q: UnsafePointer<Float>, _ src: UnsafeRawPointer, count: Int,
         layout: PackedLayout, out: UnsafeMutablePointer<Float>
     ) {
-        let slotsPerGroup = layout.groupSize / 16
         let qraw = UnsafeRawPointer(q)
-        let half = F32x16(repeating: 0.5)
         for t in 0..<count {
             let record = src + t * layout.recordBytes
             var acc0 = F32x16(), acc1 = F32x16()
-            var g = 0, left = slotsPerGroup
-            var (lo, step) = groupMetadata(record, layout, 0)
-            var lov = F32x16(repeating: lo), stepv = F32x16(repeating: step)
-            forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
-                if left == 0 {
-                    g += 1
-                    left = slotsPerGroup
-                    (lo, step) = groupMetadata(record, layout, g)
-                    lov = F32x16(repeating: lo)
-                    stepv = F32x16(repeating: step)
-                }
-                left -= 1
-                let x = lov + (codesToFloat(c) + half) * stepv
+            forEachDecodedSlot(record, layout) { s, x in
                 let qs = qraw.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
                 // Two accumulators, alternating, to halve the dependency chain.
                 #if HAS_FMA

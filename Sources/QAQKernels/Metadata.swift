@@ -8,6 +8,26 @@ func groupMetadata(_ record: UnsafeRawPointer, _ layout: PackedLayout, _ g: Int)
      Float(record.loadUnaligned(fromByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)))
 }
 
+/// Calls `body(s, x̂)` for every slot of an affine record in order, with the 16 values
+/// decoded in registers: `lo + (c + ½)·step` of the slot's group (a multiply then an add,
+/// as ``Reference/value(_:_:element:)``); outliers are not applied.
+@inline(__always)
+func forEachDecodedSlot(_ record: UnsafeRawPointer, _ layout: PackedLayout, _ body: (Int, F32x16) -> Void) {
+    let slotsPerGroup = layout.groupSize / 16
+    let half = F32x16(repeating: 0.5)
+    var g = 0, left = slotsPerGroup           // group counter: no division in the loop
+    var (lo, step) = groupMetadata(record, layout, 0)
+    forEachSlot(record, layout.slots, slotCount: layout.slotCount) { s, c in
+        if left == 0 {
+            g += 1
+            left = slotsPerGroup
+            (lo, step) = groupMetadata(record, layout, g)
+        }
+        left -= 1
+        body(s, F32x16(repeating: lo) + (codesToFloat(c) + half) * F32x16(repeating: step))
+    }
+}
+
 /// Outlier `j` of a record: (element index, value).
 @inline(__always)
 func outlier(_ record: UnsafeRawPointer, _ layout: PackedLayout, _ j: Int) -> (index: Int, value: Float) {

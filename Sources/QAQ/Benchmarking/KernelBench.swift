@@ -96,9 +96,9 @@ public enum KernelBench {
         var samples: [Double] = []
         samples.reserveCapacity(repetitions)
         for _ in 0..<max(1, repetitions) {
-            let t0 = Clock.now()
+            let t0 = MonotonicClock.now()
             body()
-            samples.append(Clock.now() - t0)
+            samples.append(MonotonicClock.now() - t0)
         }
         samples.sort()
         return (samples[samples.count / 2], samples[0])

@@ -343,33 +343,10 @@ public final class KVCache: @unchecked Sendable {
             }
         }
         // Apply from the highest slot down so swap-removes do not disturb pending moves.
-        for move in moves.sorted(by: { ($0.page, $0.slot) > ($1.page, $1.slot) }) {
-            let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[move.page]
-            let p = Int(page.positions[move.slot])
-            let codec = try s.codec(move.to, dim: configuration.headDim, kernels: configuration.kernels)
-            var record = [UInt8](repeating: 0, count: codec.bytesPerVector)
-            if case .affine(let b0, let g0, let k0) = page.format, case .affine(let b1, let g1, let k1) = move.to, g0 == g1, k0 == k1,
-               let from = (page.codec as? AffineCodec)?.layout, let to = (codec as? AffineCodec)?.layout {
-                _ = (b0, b1)
-                record.withUnsafeMutableBytes { configuration.kernels.lower(page.record(move.slot), 1, from, to, $0.baseAddress!) }
-            } else {
-                var row = [Float](repeating: 0, count: configuration.headDim)
-                row.withUnsafeMutableBufferPointer { page.codec.decode(page.record(move.slot), count: 1, into: $0.baseAddress!) }
-                do {
-                    try row.withUnsafeBufferPointer { src in
-                        try record.withUnsafeMutableBytes { dst in try codec.encode(src.baseAddress!, count: 1, into: dst.baseAddress!) }
-                    }
-                } catch { throw CacheError(error, layer: layer, token: p) }
-            }
-            record.withUnsafeBytes { raw in
-                if keys {
-                    s.heads[h].keys.remove(page: move.page, slot: move.slot)
-                    s.heads[h].keys.insert(position: p, format: move.to, codec: codec, record: raw.baseAddress!)
-                } else {
-                    s.heads[h].values.remove(page: move.page, slot: move.slot)
-                    s.heads[h].values.insert(position: p, format: move.to, codec: codec, record: raw.baseAddress!)
-                }
-            }
+        for m in moves.sorted(by: { ($0.page, $0.slot) > ($1.page, $1.slot) }) {
+            let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[m.page]
+            let codec = try s.codec(m.to, dim: configuration.headDim, kernels: configuration.kernels)
+            try move(s, head: h, keys: keys, position: Int(page.positions[m.slot]), from: page.format, to: m.to, codec: codec, layer: layer)
         }
         if keys { s.heads[h].keys.compact() } else { s.heads[h].values.compact() }
     }

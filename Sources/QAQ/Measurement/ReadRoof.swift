@@ -31,12 +31,12 @@ public struct ReadRoof: Sendable, Codable, Equatable {
         var rates: [Double] = []
         for _ in 0..<repetitions {
             var passes = 0
-            let t0 = Clock.now()
+            let t0 = MonotonicClock.now()
             var t1 = t0
             repeat {
                 sink += kernels.readSum(buf, size)
                 passes += 1
-                t1 = Clock.now()
+                t1 = MonotonicClock.now()
             } while t1 - t0 < minSeconds
             rates.append(Double(size * passes) / (t1 - t0) / 1e9)
         }
@@ -47,7 +47,7 @@ public struct ReadRoof: Sendable, Codable, Equatable {
 }
 
 /// Monotonic time in seconds.
-public enum Clock {
+public enum MonotonicClock {
     @inline(__always)
     public static func now() -> Double {
         var ts = timespec()
@@ -58,6 +58,6 @@ public enum Clock {
 
 /// Keeps a value alive so the optimizer cannot drop the computation that made it.
 @inline(never)
-public func blackHole<T>(_ x: T) {
+func blackHole<T>(_ x: T) {
     withExtendedLifetime(x) {}
 }
