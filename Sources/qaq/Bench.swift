@@ -5,7 +5,7 @@ import QAQ
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels on this machine (1 thread), each beside the read roof measured in the same run.",
-        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self])
+        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self, Attention.self])
 }
 
 struct KernelOptions: ParsableArguments {
@@ -141,19 +141,28 @@ extension Bench {
             let directory = URL(fileURLWithPath: path, isDirectory: true)
             let policies = try parsedPolicies()
             let kernels = KernelSet.forLevel(try selectedISA())
+            var failures = 0
             for layer in layers.isEmpty ? try ActivationSet.layers(in: directory) : layers {
                 let set = try ActivationSet(directory: directory, layer: layer)
                 let n = tokens ?? set.tokens
                 guard n <= set.tokens else { throw ValidationError("--tokens \(n): layer \(layer) of \(path) has \(set.tokens) tokens") }
                 let reference = RealQualityBench.Reference(set: set, tokens: n)
                 for policy in policies {
-                    let r = try RealQualityBench.run(policy: policy, set: set, tokens: n, kernels: kernels, reference: reference)
+                    let r: RealQualityBench.Result
+                    do { r = try RealQualityBench.run(policy: policy, set: set, tokens: n, kernels: kernels, reference: reference) } catch {
+                        // One policy failing (a format the cache refuses) does not hide the others' results.
+                        FileHandle.standardError.write(Data("\(policy) layer \(layer): \(error)\n".utf8))
+                        failures += 1
+                        continue
+                    }
                     try emit(r, json: json) {
                         String(format: "%-52@ layer %2d  %6.3f bits/elem  %5.2f×  rel. error %.5f  KL K+V %.3e  KL keys only %.3e",
                                r.policy, r.layer, r.bitsPerElement, r.compressionRatio, r.attentionRelError, r.klKV, r.klKeysOnly)
                     }
                 }
             }
+            if failures > 0 { throw ExitCode.failure }
         }
     }
 }
+

@@ -163,6 +163,21 @@ struct KVCacheTests {
         #expect(policy.valueBits(unknown) == 8 && policy.keyBits(unknown) == 8)
     }
 
+    @Test("channel key blocks take the most bits any token needs, rounded up to a stored width")
+    func channelBlockBits() {
+        let policy = QAQPolicy(sigmaS: 0.01, minBits: 1, maxBits: 8, keyScheme: .channel(blockTokens: 32))
+        var seen = Set<Int>()
+        for range in stride(from: Float(0.5), through: 200, by: 0.5) {
+            let ctx = TokenContext(position: 40, contextLength: 100, keyRange: range, valueRange: 1, recentMaxAttention: 0.1,
+                                   queryNormSquared: 2, dim: 64)
+            let b = policy.keyBlockBits([ctx, ctx])
+            #expect([2, 4, 8].contains(b))
+            #expect(b >= policy.keyBits(ctx))
+            seen.insert(policy.keyBits(ctx))
+        }
+        #expect(seen.contains(3))   // the case that used to reach the codec unsupported
+    }
+
     @Test("lowering by refresh equals quantizing the original at the lower width")
     func loweringIsExact() throws {
         let d = SyntheticKV(tokens: 40, kvHeads: 1, queryHeadsPerKVHead: 1, dim: 64, seed: 5)

@@ -115,12 +115,8 @@ struct RealActivationTests {
         }
         #expect(results[2].klKV > 0)
         // Probabilities depend on the keys alone, and these policies store keys the same way
-        // whatever happens to the values: the keys-only KL is the K+V KL, while the output
-        // error with exact values is lower.
-        for r in results {
-            #expect(r.klKeysOnly == r.klKV)
-            #expect(r.attentionRelErrorKeysOnly < r.attentionRelError)
-        }
+        // whatever happens to the values: the keys-only KL is the K+V KL.
+        for r in results { #expect(r.klKeysOnly == r.klKV) }
     }
 
     @Test("the keys-only wrapper stores values as fp32 and keys as the policy does")

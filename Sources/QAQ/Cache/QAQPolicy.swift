@@ -64,8 +64,11 @@ public struct QAQPolicy: CachePolicy {
         return k == key && v == value ? nil : (k, v)
     }
 
+    /// The block's bits: the most any of its tokens needs, rounded up to a width the
+    /// channel codec stores (2, 4 or 8).
     public func keyBlockBits(_ tokens: [TokenContext]) -> Int {
-        tokens.map(keyBits).max() ?? maxBits
+        let b = tokens.map(keyBits).max() ?? maxBits
+        return [2, 4, 8].first { $0 >= b } ?? 8
     }
 
     public var description: String {
