@@ -1,0 +1,220 @@
+import QAQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// FFTW-style planning effort.
+public enum Effort: String, Sendable, Codable, CaseIterable, Equatable {
+    /// No timing: defaults derived from the topology (see ``Estimate``).
+    case estimate
+    /// Timed search over the standard catalogue (default; ≤ 60 s).
+    case measure
+    /// Wider timed search (minutes).
+    case patient
+}
+
+/// A level of the memory hierarchy, for read roofs.
+public enum MemoryLevel: String, Sendable, Codable, CaseIterable, Equatable {
+    case L1, L2, L3, DRAM
+}
+
+/// A measured read roof: one thread count at one working-set level.
+public struct RoofRecord: Sendable, Codable, Equatable {
+    public var level: MemoryLevel
+    public var threads: Int
+    /// Working-set bytes probed.
+    public var bytes: Int
+    /// Best of the repetitions, GB/s (10⁹ B/s).
+    public var gbps: Double
+    /// Median of the repetitions, GB/s.
+    public var medianGBps: Double
+    /// ISA level of the probe.
+    public var isa: ISALevel
+
+    public init(level: MemoryLevel, threads: Int, bytes: Int, gbps: Double, medianGBps: Double, isa: ISALevel) {
+        self.level = level
+        self.threads = threads
+        self.bytes = bytes
+        self.gbps = gbps
+        self.medianGBps = medianGBps
+        self.isa = isa
+    }
+}
+
+/// One workload shape (DESIGN §2): what the planner plans for.
+public struct Problem: Sendable, Codable, Hashable {
+    /// Head dimension D.
+    public var headDim: Int
+    /// KV heads per layer.
+    public var kvHeads: Int
+    /// Query heads per KV head.
+    public var gqa: Int
+    /// Context length bucket: the largest token count this plan is for.
+    public var contextBucket: Int
+    /// Bits of the stored tokens, e.g. `k4v4`, `k4v3`, `mixed`; the planner's naming.
+    public var bitMix: String
+    /// Element type of q.
+    public var elementType: ElementType
+    /// Threads the caller allows.
+    public var threads: Int
+
+    public init(headDim: Int, kvHeads: Int, gqa: Int, contextBucket: Int, bitMix: String = "k4v4",
+                elementType: ElementType = .float32, threads: Int) {
+        self.headDim = headDim
+        self.kvHeads = kvHeads
+        self.gqa = gqa
+        self.contextBucket = contextBucket
+        self.bitMix = bitMix
+        self.elementType = elementType
+        self.threads = threads
+    }
+}
+
+/// How a multi-threaded kernel divides the work.
+public enum Split: String, Sendable, Codable, CaseIterable, Equatable {
+    /// Each thread takes whole KV heads.
+    case head
+    /// Each thread takes a token range of every head; partial softmax states are merged.
+    case tokens
+    /// Heads first, then token ranges to balance the remainder.
+    case both
+}
+
+/// Where worker threads run.
+public enum Pinning: String, Sendable, Codable, CaseIterable, Equatable {
+    /// The OS schedules them.
+    case none
+    /// Worker i on the first usable PU of the i-th physical core.
+    case cores
+    /// Worker i on the i-th usable PU (SMT siblings may share a core).
+    case pus
+}
+
+/// A way to compute a problem (DESIGN §2): the planner chooses among these.
+public struct KernelVariant: Sendable, Codable, Hashable {
+    public var isa: ISALevel
+    /// Storage layout name, e.g. `bitplane`; the attention kernels define the set.
+    public var layout: String
+    /// Tokens per page.
+    public var pageTokens: Int
+    /// Quantization group size (elements).
+    public var groupSize: Int
+    /// Tokens per tile (unroll).
+    public var tile: Int
+    public var threads: Int
+    public var split: Split
+    public var pinning: Pinning
+
+    public init(isa: ISALevel, layout: String, pageTokens: Int, groupSize: Int, tile: Int, threads: Int,
+                split: Split, pinning: Pinning) {
+        self.isa = isa
+        self.layout = layout
+        self.pageTokens = pageTokens
+        self.groupSize = groupSize
+        self.tile = tile
+        self.threads = threads
+        self.split = split
+        self.pinning = pinning
+    }
+}
+
+/// A variant with its measured speed (absent for `estimate` profiles: nothing was timed).
+public struct MeasuredVariant: Sendable, Codable, Equatable {
+    public var variant: KernelVariant
+    /// Nanoseconds per token·KV-head (all q heads of the GQA group included).
+    public var nsPerTokenKVHead: Double?
+    /// Cache bytes read per second, GB/s.
+    public var gbps: Double?
+
+    public init(variant: KernelVariant, nsPerTokenKVHead: Double? = nil, gbps: Double? = nil) {
+        self.variant = variant
+        self.nsPerTokenKVHead = nsPerTokenKVHead
+        self.gbps = gbps
+    }
+}
+
+/// A problem and its plan: the chosen variant and the runners-up, fastest first.
+public struct PlanRecord: Sendable, Codable, Equatable {
+    public var problem: Problem
+    public var chosen: MeasuredVariant
+    public var runnersUp: [MeasuredVariant]
+
+    public init(problem: Problem, chosen: MeasuredVariant, runnersUp: [MeasuredVariant] = []) {
+        self.problem = problem
+        self.chosen = chosen
+        self.runnersUp = runnersUp
+    }
+}
+
+/// A per-host profile ("wisdom"): plain data, saved as `profiles/<host.id>.json`.
+public struct Profile: Sendable, Codable, Equatable {
+    /// The schema this library writes and reads.
+    public static let currentSchemaVersion = 1
+
+    public var schemaVersion: Int
+    /// ``QAQ/version`` of the library that wrote it.
+    public var libraryVersion: String
+    /// ISO-8601 UTC time of writing, e.g. `2025-06-01T12:00:00Z`.
+    public var createdAt: String
+    public var effort: Effort
+    public var host: HostFingerprint
+    /// Measured read roofs per memory level and thread count (may be empty).
+    public var roofs: [RoofRecord]
+    public var plans: [PlanRecord]
+
+    public init(schemaVersion: Int = Profile.currentSchemaVersion, libraryVersion: String = QAQ.version,
+                createdAt: String = isoTimestamp(), effort: Effort, host: HostFingerprint,
+                roofs: [RoofRecord] = [], plans: [PlanRecord] = []) {
+        self.schemaVersion = schemaVersion
+        self.libraryVersion = libraryVersion
+        self.createdAt = createdAt
+        self.effort = effort
+        self.host = host
+        self.roofs = roofs
+        self.plans = plans
+    }
+
+    /// The file name for a host: `<id>.json`.
+    public static func fileName(for host: HostFingerprint) -> String { "\(host.id).json" }
+
+    /// The plan recorded for exactly this problem, if any.
+    public func plan(for problem: Problem) -> PlanRecord? { plans.first { $0.problem == problem } }
+}
+
+/// Now (or `seconds` since the epoch) as `YYYY-MM-DDTHH:MM:SSZ`.
+public func isoTimestamp(secondsSinceEpoch seconds: Int? = nil) -> String {
+    var t = time_t(seconds ?? Int(time(nil)))
+    var parts = tm()
+    gmtime_r(&t, &parts)
+    func pad(_ v: Int32, _ n: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, n - s.count)) + s
+    }
+    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
+}
+
+/// Whether `s` is an ISO-8601 date-time: `YYYY-MM-DDTHH:MM:SS`, optional fraction, then `Z`
+/// or `±HH:MM`.
+func isISO8601(_ s: String) -> Bool {
+    let b = Array(s.utf8)
+    func isDigit(_ i: Int) -> Bool { i < b.count && b[i] >= 48 && b[i] <= 57 }
+    func digits(_ r: Range<Int>) -> Bool { r.allSatisfy(isDigit) }
+    func at(_ i: Int, _ c: UInt8) -> Bool { i < b.count && b[i] == c }
+    guard b.count >= 20, digits(0..<4), at(4, 0x2D), digits(5..<7), at(7, 0x2D), digits(8..<10),
+          at(10, 0x54) || at(10, 0x74), digits(11..<13), at(13, 0x3A), digits(14..<16), at(16, 0x3A), digits(17..<19) else {
+        return false
+    }
+    var i = 19
+    if at(i, 0x2E) {  // .
+        i += 1
+        let start = i
+        while isDigit(i) { i += 1 }
+        if i == start { return false }
+    }
+    if at(i, 0x5A) || at(i, 0x7A) { return i + 1 == b.count }  // Z
+    if at(i, 0x2B) || at(i, 0x2D) {  // + -
+        return i + 6 == b.count && digits(i + 1..<i + 3) && at(i + 3, 0x3A) && digits(i + 4..<i + 6)
+    }
+    return false
+}
