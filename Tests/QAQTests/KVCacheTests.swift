@@ -235,6 +235,12 @@ struct KVCacheTests {
         #expect(throws: CacheError.self) { try cache.recordAttention(layer: 0, probabilities: p) }
         #expect(cache.memory == before)
         #expect(try cache.tokenCount(layer: 0) == count)
+        let limited = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 3, headDim: 64,
+                                                       policy: FixedPolicy.fp16, maxTokens: 1))
+        try limited.append(layer: 0, keys: Array(d.token(0).keys), values: Array(d.token(0).values))
+        #expect(throws: CacheError.contextFull(layer: 0, tokens: 1, appending: 1, limit: 1)) {
+            try limited.append(layer: 0, keys: Array(d.token(1).keys), values: Array(d.token(1).values))
+        }
         #expect(throws: CacheError.invalidConfiguration("head dimension 72 is not supported: a multiple of 16 up to 256")) {
             try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 1, queryHeadsPerKVHead: 1, headDim: 72, policy: FixedPolicy.fp16))
         }

@@ -11,6 +11,8 @@ public enum CacheError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An attention probability that is NaN, negative or above 1.
     case invalidProbability(layer: Int, head: Int, token: Int, value: Float)
     case truncateBeyondEnd(requested: Int, tokens: Int)
+    /// Appending would exceed the configured context limit.
+    case contextFull(layer: Int, tokens: Int, appending: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum CacheError: Error, Equatable, Sendable, CustomStringConvertible {
         case .outOfRange(let l, let t): return "layer \(l), token \(t) of the call: value beyond the fp16 range"
         case .invalidProbability(let l, let h, let t, let v): return "layer \(l), q head \(h), token \(t): attention probability \(v) is not in [0, 1]"
         case .truncateBeyondEnd(let r, let n): return "cannot truncate to \(r) tokens: the cache holds \(n)"
+        case .contextFull(let l, let n, let a, let m): return "layer \(l): appending \(a) tokens to \(n) exceeds the context limit of \(m)"
         }
     }
 }

@@ -50,6 +50,8 @@ public protocol CachePolicy: Sendable, CustomStringConvertible {
     var keyScheme: KeyScheme { get }
     /// Whether the policy reads attention probabilities (so the cache records them).
     var usesAttention: Bool { get }
+    /// Steps of attention each token remembers (n; Ŝₜ is the max over them). Default 5.
+    var attentionWindow: Int { get }
     /// Storage for a token leaving the hot window. With `.channel` keys, `key` is ignored
     /// (see ``keyBlockBits(_:)``).
     func storage(for token: TokenContext) -> (key: StorageFormat, value: StorageFormat)
@@ -71,6 +73,7 @@ public protocol CachePolicy: Sendable, CustomStringConvertible {
 
 extension CachePolicy {
     public var usesAttention: Bool { false }
+    public var attentionWindow: Int { 5 }
     public func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)? { nil }
     public func keyBlockBits(_ tokens: [TokenContext]) -> Int { 4 }
     public var sinkTokens: Int { 0 }

@@ -21,8 +21,10 @@ final class LayerState {
     /// Codecs by format, made once.
     private var codecs: [StorageFormat: any VectorCodec] = [:]
 
-    init(heads: Int, pageTokens: Int, dim: Int, tracksStatistics: Bool) {
-        self.heads = (0..<heads).map { _ in HeadState(pageTokens: pageTokens, dim: dim, tracksStatistics: tracksStatistics) }
+    init(heads: Int, pageTokens: Int, dim: Int, tracksStatistics: Bool, attentionWindow: Int) {
+        self.heads = (0..<heads).map { _ in
+            HeadState(pageTokens: pageTokens, dim: dim, tracksStatistics: tracksStatistics, attentionWindow: attentionWindow)
+        }
     }
 
     func codec(_ format: StorageFormat, dim: Int, kernels: KernelSet) throws(CacheError) -> any VectorCodec {
@@ -45,7 +47,7 @@ struct HeadState {
     var values: TokenPages
     var keyBlocks: [KeyBlock] = []
     /// Per position: the last n steps' attention probabilities (max over the group's q heads).
-    var history = AttentionHistory(window: 5)
+    var history: AttentionHistory
     /// Per position: (key range, value range) in fp16, kept for later refreshes.
     private var ranges: [Float16] = []
     /// The mean key subtracted before storing keys (key centering), once estimated.
@@ -59,9 +61,10 @@ struct HeadState {
     /// policies that read them, so fixed formats pay no bookkeeping for them.
     let tracksStatistics: Bool
 
-    init(pageTokens: Int, dim: Int, tracksStatistics: Bool) {
+    init(pageTokens: Int, dim: Int, tracksStatistics: Bool, attentionWindow: Int) {
         self.dim = dim
         self.tracksStatistics = tracksStatistics
+        self.history = AttentionHistory(window: attentionWindow)
         self.keys = TokenPages(pageTokens: pageTokens)
         self.values = TokenPages(pageTokens: pageTokens)
     }

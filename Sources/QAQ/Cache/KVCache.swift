@@ -36,7 +36,8 @@ public final class KVCache: @unchecked Sendable {
         self.attentionKernels = AttentionKernels.forLevel(configuration.kernels.isa)
         self.layerStates = (0..<configuration.layers).map { _ in
             LayerState(heads: configuration.kvHeads, pageTokens: configuration.pageTokens, dim: configuration.headDim,
-                       tracksStatistics: configuration.policy.usesAttention)
+                       tracksStatistics: configuration.policy.usesAttention,
+                       attentionWindow: configuration.policy.attentionWindow)
         }
     }
 
@@ -54,6 +55,9 @@ public final class KVCache: @unchecked Sendable {
                                  got: "\(keys.count) keys, \(values.count) values")
         }
         let tokens = keys.count / row
+        if let limit = configuration.maxTokens, s.count + tokens > limit {
+            throw .contextFull(layer: layer, tokens: s.count, appending: tokens, limit: limit)
+        }
         for t in 0..<tokens {
             for i in 0..<row {
                 let k = keys[t * row + i], v = values[t * row + i]

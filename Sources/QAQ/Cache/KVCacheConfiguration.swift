@@ -14,9 +14,12 @@ public struct KVCacheConfiguration: Sendable {
     public var pageTokens: Int
     /// Kernels for the affine formats.
     public var kernels: KernelSet
+    /// Most tokens per layer (nil: unlimited); appending past it is a ``CacheError/contextFull(layer:tokens:appending:limit:)``.
+    public var maxTokens: Int?
 
     public init(layers: Int, kvHeads: Int, queryHeadsPerKVHead: Int, headDim: Int, policy: any CachePolicy,
-                pageTokens: Int = 64, kernels: KernelSet = .active) {
+                pageTokens: Int = 64, kernels: KernelSet = .active, maxTokens: Int? = nil) {
+        self.maxTokens = maxTokens
         self.layers = layers
         self.kvHeads = kvHeads
         self.queryHeadsPerKVHead = queryHeadsPerKVHead
@@ -37,6 +40,8 @@ public struct KVCacheConfiguration: Sendable {
             throw .invalidConfiguration("head dimension \(headDim) is not supported: a multiple of 16 up to \(PackedLayout.maxDim)")
         }
         guard pageTokens > 0 else { throw .invalidConfiguration("pageTokens must be positive") }
+        if let maxTokens, maxTokens <= 0 { throw .invalidConfiguration("maxTokens must be positive") }
+        guard policy.attentionWindow >= 1 else { throw .invalidConfiguration("the attention window n must be at least 1") }
         guard policy.hotWindow >= 0 else { throw .invalidConfiguration("the hot window cannot be negative") }
         if case .channel(let b) = policy.keyScheme, b <= 0 {
             throw .invalidConfiguration("channel key blocks need a positive token count")

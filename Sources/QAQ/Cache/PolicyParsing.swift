@@ -5,7 +5,7 @@
 /// | `fp32`, `fp16`, `q8_0`, `q4_0` | ``FixedPolicy`` |
 /// | `uniform:B[:G]` | per-token affine, B bits, groups of G (default 32) |
 /// | `kivi:B[:G[:R]]` | ``KIVIPolicy`` (B ∈ {2, 4, 8}, G = 32, residual R = 32) |
-/// | `qaq[:key=value…]` | ``QAQPolicy``; keys `sigmaS`, `sigmaX`, `keys=token|channel|rotated`, `group`, `window`, `min`, `max`, `alpha`, `formula=paper|code` |
+/// | `qaq[:key=value…]` | ``QAQPolicy``; keys `sigmaS`, `sigmaX`, `keys=token|channel|rotated`, `group`, `window` (W), `n` (attention window), `min`, `max`, `alpha`, `formula=paper|code` |
 public enum PolicySpec {
     public static func parse(_ spec: String) throws(CacheError) -> any CachePolicy {
         let parts = spec.split(separator: ":").map(String.init)
@@ -48,6 +48,10 @@ public enum PolicySpec {
                 case "sigmaX": p.sigmaX = try number()
                 case "group": p.group = try integer()
                 case "window": p.hotWindow = try integer()
+                case "n":
+                    let n = try integer()
+                    guard n >= 1 else { throw .invalidConfiguration("qaq: n (attention window) must be at least 1") }
+                    p.attentionWindow = n
                 case "min": p.minBits = try integer()
                 case "max": p.maxBits = try integer()
                 case "alpha":

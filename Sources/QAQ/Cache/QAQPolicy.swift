@@ -22,6 +22,8 @@ public struct QAQPolicy: CachePolicy {
     public var outlierFraction: Double
     public var hotWindow: Int
     public var keyScheme: KeyScheme
+    /// Attention window n: steps each token's Ŝₜ covers.
+    public var attentionWindow: Int = 5
     public var usesAttention: Bool { true }
 
     public init(sigmaS: Double = 0.02, sigmaX: Double = 0.05, formula: BitsFormula = .paper,
