@@ -9,25 +9,26 @@ import QAQLayout
 // and increasing; the kernels read only the upper halves: magnitudes Mⱼ = levels[h + j]
 // (j = 0…h−1) and positive thresholds Pⱼ = thresholds[h − 1 + j] (j = 1…h−1). Per group
 // (the whole vector for the vector scale modes), in fp32 without FMA:
-//  1. sumsq = Σ x² with one partial sum per lane (element i → lane i mod 16, summed in
-//     element order), folded by halves (lanes l and l + 8, then l + 4, l + 2, l + 1);
-//     s₀ = √(sumsq / G), the group's RMS.
-//  2. Each element: a = |x|, n = #{ j ∈ 1…h−1 : Pⱼ·s₀ < a } (strictly below), and
+//  1. sumsq = Σ x² with one partial sum per element index mod 32 within the group (two
+//     16-lane accumulators, even and odd slots, each summed in slot order), the two added
+//     lane-wise, then folded by halves (lanes l and l + 8, then l + 4, l + 2, l + 1);
+//     r = √(G / sumsq), the reciprocal of the group's RMS s₀.
+//  2. Each element: u = |x|·r, n = #{ j ∈ 1…h−1 : Pⱼ < u } (strictly below), and
 //     code = h + n when the sign bit of x is clear, h − 1 − n when it is set; c = levels[code].
 //     This is "the number of thresholds below x/s₀", made symmetric: a value exactly on a
-//     threshold goes to the smaller magnitude, and ±0 to ±M₀. If s₀ = 0 (an all-zero group,
-//     or one so small that the fp32 sum of squares underflows) every code is 0 and c = 0.
+//     threshold goes to the smaller magnitude, and ±0 to ±M₀. If sumsq = 0 (an all-zero
+//     group, or one so small that the fp32 sum of squares underflows) every code is 0 and c = 0.
 //  3. Refit: s = ⟨x, c⟩ / ⟨c, c⟩ (both summed like sumsq), or 0 when ⟨c, c⟩ = 0; ⟨x, c⟩ ≥ 0
 //     because c has the sign of x, so s ≥ 0.
 //  4. Stored: fp16 (round to nearest even) or the nearest log8 byte (see `nearestLog8`).
-// Errors: a NaN/±Inf element → `.nonFinite`; sumsq = +Inf, an fp16 scale that overflows,
-// or a log8 scale above 2^(127/16) → `.outOfFloat16Range`.
+// Errors: a NaN/±Inf element anywhere in the vector → `.nonFinite`; otherwise a group whose
+// sumsq overflows to +Inf, an fp16 scale that overflows, or a log8 scale above 2^(127/16)
+// → `.outOfFloat16Range`. (The SIMD kernel notices non-finite input through sumsq and
+// then scans the vector, so it reports the same status as the reference.)
 //
-// The SIMD kernel counts n with h − 1 full-width compares of |x| against broadcast scaled
-// thresholds, selecting the magnitude with the same masks (compare, masked add, blend per
-// threshold: half the work of comparing x against all 2^b − 1 thresholds), then ORs in
-// the sign of x. Codes are packed into the lane words as they are produced (one store per
-// word, see `storeLaneWord`).
+// The SIMD kernel compares u against the h − 1 positive thresholds only (half the work of
+// comparing x against all 2^b − 1), selects the magnitude with the same masks, then ORs in
+// the sign of x; see `codebookQuantizeH`.
 
 extension Kernels {
     /// Quantizes `count` contiguous fp32 vectors of `layout.dim` elements (already rotated,
@@ -45,111 +46,284 @@ extension Kernels {
         _ src: UnsafePointer<Float>, count: Int, layout: CodebookLayout,
         levels: UnsafePointer<Float>, thresholds: UnsafePointer<Float>, dst: UnsafeMutableRawPointer
     ) -> KernelStatus {
-        // One copy of the loop per code width, with the threshold loop fully unrolled.
+        // One copy of the loop per code width, with the threshold loop unrolled.
         switch layout.bits {
-        case 1: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1)
-        case 2: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2)
-        case 3: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4)
-        default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8)
+        case 1: return codebookQuantize1(src, count, layout, levels, thresholds, dst)
+        case 2: return codebookQuantize2(src, count, layout, levels, thresholds, dst)
+        case 3: return codebookQuantize3(src, count, layout, levels, thresholds, dst)
+        default: return codebookQuantize4(src, count, layout, levels, thresholds, dst)
         }
     }
 }
 
-/// The kernel for h = 2^(b−1) levels per sign (a constant after inlining).
+@inline(never)
+func codebookQuantize1(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
+                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
+    switch layout.groupSize {
+    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 4)
+    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 8)
+    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 0)
+    }
+}
+
+@inline(never)
+func codebookQuantize2(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
+                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
+    switch layout.groupSize {
+    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 4)
+    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 8)
+    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 0)
+    }
+}
+
+@inline(never)
+func codebookQuantize3(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
+                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
+    switch layout.groupSize {
+    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 4)
+    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 8)
+    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 0)
+    }
+}
+
+@inline(never)
+func codebookQuantize4(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
+                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
+    switch layout.groupSize {
+    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 4)
+    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 8)
+    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 0)
+    }
+}
+
+/// Whether any of the `n` elements is NaN or ±Inf (the slow path after a non-finite sumsq).
+@inline(__always)
+func anyNonFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
+    var bad = false
+    for i in 0..<n where !x[i].isFinite { bad = true }
+    return bad
+}
+
+/// The kernel for h = 2^(b−1) levels per sign (a constant after inlining, so that unused
+/// thresholds and magnitudes vanish); `fixedSlotsPerGroup` is G/16 as a constant, or 0.
+///
+/// Per slot: compares of |x| against the broadcast scaled thresholds — h − 1 of them for
+/// h ≤ 4, each mask blending both the magnitude Mⱼ and the count j in (the thresholds are
+/// sorted, so the last true compare is n); for h = 8 a branch-free binary search (three
+/// compares, the next threshold chosen by blends) and a blend tree for Mₙ. Codes collect
+/// in registers (slot s at bits [s·b₀, s·b₀ + b₀) of every lane, the 3-bit codes' top bits
+/// at bit s) and are cut into the lane words once per vector.
 @inline(__always)
 func codebookQuantizeH(
     _ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout,
     _ levels: UnsafePointer<Float>, _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer,
-    _ h: Int
+    _ h: Int, _ fixedSlotsPerGroup: Int
 ) -> KernelStatus {
-    // Upper halves of the tables, as scalars (broadcast where used).
-    var mag = InlineArray<8, Float>(repeating: 0), thr = InlineArray<8, Float>(repeating: 0)
-    for j in 0..<h { mag[j] = levels[h + j] }
-    for j in 1..<h { thr[j] = thresholds[h - 1 + j] }
+    // Upper halves of the tables, broadcast once.
+    let m0 = F32x16(repeating: levels[h])
+    let m1 = h > 1 ? F32x16(repeating: levels[h + 1]) : m0
+    let m2 = h > 2 ? F32x16(repeating: levels[h + 2]) : m0, m3 = h > 2 ? F32x16(repeating: levels[h + 3]) : m0
+    let m4 = h > 4 ? F32x16(repeating: levels[h + 4]) : m0, m5 = h > 4 ? F32x16(repeating: levels[h + 5]) : m0
+    let m6 = h > 4 ? F32x16(repeating: levels[h + 6]) : m0, m7 = h > 4 ? F32x16(repeating: levels[h + 7]) : m0
+    let t1 = h > 1 ? F32x16(repeating: thresholds[h]) : m0
+    let t2 = h > 2 ? F32x16(repeating: thresholds[h + 1]) : m0, t3 = h > 2 ? F32x16(repeating: thresholds[h + 2]) : m0
+    let t4 = h > 4 ? F32x16(repeating: thresholds[h + 3]) : m0, t5 = h > 4 ? F32x16(repeating: thresholds[h + 4]) : m0
+    let t6 = h > 4 ? F32x16(repeating: thresholds[h + 5]) : m0, t7 = h > 4 ? F32x16(repeating: thresholds[h + 6]) : m0
     let table = layout.slots
-    let slotsPerGroup = layout.groupSize / 16
+    let slotsPerGroup = fixedSlotsPerGroup > 0 ? fixedSlotsPerGroup : layout.groupSize / 16
     let groups = layout.groupCount
     let gSize = Float(layout.groupSize)
-    let b0 = UInt32(table.bits0)
-    let mask0 = U32x16(repeating: (1 << b0) - 1)
-    let split = table.bits1 != 0
+    // Stream 0 bits per code (3-bit codes: the low 2), a constant after inlining.
+    let b0 = h == 8 ? 4 : (h == 1 ? 1 : 2)
+    let split = h == 4
+    let codesPerWord = 32 / b0
     let signBit = U32x16(repeating: 0x8000_0000)
     let absMask = U32x16(repeating: 0x7FFF_FFFF)
     let hv = U32x16(repeating: UInt32(h))
+    var nextSumsq = count > 0 ? groupSumOfSquares(UnsafeRawPointer(src), 0, slotsPerGroup) : 0
     for v in 0..<count {
-        let x0 = UnsafeRawPointer(src + v * layout.dim)
+        let xv = src + v * layout.dim
+        let x0 = UnsafeRawPointer(xv)
         let record = dst + v * layout.recordBytes
-        // Pass 1: every group's RMS (and the NaN/Inf probe) before anything is written.
-        var rms = InlineArray<16, Float>(repeating: 0)
-        var probe = F32x16()
-        var overflow = false
+        // Codes collect in `acc`, shifted down by b₀ per slot with the new code entering at
+        // the top (constant shifts, no loop-carried variable shift); every 32/b₀ slots it
+        // moves to `low`, then `high`: slot s ends at bits [s·b₀, s·b₀ + b₀) of low ‖ high.
+        // The 3-bit codes' top bits collect the same way in `top` (one bit per slot).
+        var acc = U32x16(), low = U32x16(), high = U32x16(), top = U32x16()
+        var left = codesPerWord
+        var fits = true
         var s = 0
         for g in 0..<groups {
-            var ss = F32x16()
-            for _ in 0..<slotsPerGroup {
-                let x = x0.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
-                probe += x * F32x16()
-                ss += x * x
-                s += 1
+            // Pass 1 runs one group ahead (software pipelining): the sum of squares of the
+            // next group — of this vector or the next — is computed before this group's
+            // codes, so its reduction overlaps them instead of stalling the next group.
+            let sumsq = nextSumsq
+            if g + 1 < groups {
+                nextSumsq = groupSumOfSquares(x0, s + slotsPerGroup, slotsPerGroup)
+            } else if v + 1 < count {
+                nextSumsq = groupSumOfSquares(UnsafeRawPointer(xv + layout.dim), 0, slotsPerGroup)
             }
-            let sumsq = hsum(ss)
-            overflow = overflow || sumsq == .infinity
-            rms[g] = (sumsq / gSize).squareRoot()
-        }
-        if hsum(probe) != 0 { return KernelStatus(code: .nonFinite, vector: v) }  // NaN != 0 too
-        if overflow { return KernelStatus(code: .outOfFloat16Range, vector: v) }
-        // Pass 2: codes (packed word by word), the refit, the scale.
-        var acc0 = U32x16(), acc1 = U32x16()
-        var fits = true
-        s = 0
-        for g in 0..<groups {
-            let s0 = rms[g]
-            let keep = U32x16(repeating: s0 > 0 ? ~0 : 0)
-            var sthr = InlineArray<8, Float>(repeating: 0)
-            for j in 1..<h { sthr[j] = thr[j] * s0 }
-            var xc = F32x16(), cc = F32x16()
+            // NaN/±Inf make sumsq NaN or +Inf (so does overflow).
+            if !(sumsq < .infinity) {
+                if anyNonFinite(xv, layout.dim) { return KernelStatus(code: .nonFinite, vector: v) }
+                return KernelStatus(code: .outOfFloat16Range, vector: v)
+            }
+            guard sumsq > 0 else {
+                // All codes 0, scale 0.
+                for _ in 0..<slotsPerGroup {
+                    acc &>>= U32x16(repeating: UInt32(b0))
+                    if split { top &>>= U32x16(repeating: 1) }
+                    left -= 1
+                    if left == 0 {
+                        if s < codesPerWord { low = acc } else { high = acc }
+                        left = codesPerWord
+                    }
+                    s += 1
+                }
+                if !storeCodebookScale(record, layout, g, 0) { fits = false }
+                continue
+            }
+            let r = F32x16(repeating: (gSize / sumsq).squareRoot())
+            // Pass 2: codes and the refit sums.
+            var xc0 = F32x16(), cc0 = F32x16(), xc1 = F32x16(), cc1 = F32x16()
             for _ in 0..<slotsPerGroup {
                 let x = x0.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
                 let xb = unsafeBitCast(x, to: U32x16.self)
-                let a = unsafeBitCast(xb & absMask, to: F32x16.self)
-                var n = U32x16()
-                var m = F32x16(repeating: mag[0])
-                for j in 1..<h {
-                    let above = F32x16(repeating: sthr[j]) .< a
-                    n &+= U32x16(repeating: 1).replacing(with: 0, where: .!above)
-                    m = m.replacing(with: F32x16(repeating: mag[j]), where: above)
+                let u = unsafeBitCast(xb & absMask, to: F32x16.self) * r
+                // code = n ^ (h − sign) (h + n for x ≥ +0, h − 1 − n for x ≤ −0) and m = Mₙ.
+                // The compares are monotone in j (thresholds ascending): for h ≤ 4 each true
+                // one moves n from j − 1 to j (code ^= j ^ (j − 1)) and m to Mⱼ; for h = 8 a
+                // binary search finds n's bits with three compares and m follows by a tree.
+                var code = hv &- (xb &>> U32x16(repeating: 31))
+                var m = m0
+                if h == 2 {
+                    let a1 = t1 .< u
+                    code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
+                    m = m.replacing(with: m1, where: a1)
+                } else if h == 4 {
+                    let a1 = t1 .< u, a2 = t2 .< u, a3 = t3 .< u
+                    code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
+                    code = code.replacing(with: code ^ U32x16(repeating: 3), where: a2)
+                    code = code.replacing(with: code ^ U32x16(repeating: 1), where: a3)
+                    m = m.replacing(with: m1, where: a1).replacing(with: m2, where: a2).replacing(with: m3, where: a3)
+                } else if h == 8 {
+                    let bit2 = t4 .< u                                           // n ≥ 4
+                    let bit1 = t2.replacing(with: t6, where: bit2) .< u             // n ≥ 4·bit2 + 2
+                    let tLow = t1.replacing(with: t5, where: bit2), tHigh = t3.replacing(with: t7, where: bit2)
+                    let bit0 = tLow.replacing(with: tHigh, where: bit1) .< u        // n ≥ 4·bit2 + 2·bit1 + 1
+                    code = code.replacing(with: code ^ U32x16(repeating: 4), where: bit2)
+                    code = code.replacing(with: code ^ U32x16(repeating: 2), where: bit1)
+                    code = code.replacing(with: code ^ U32x16(repeating: 1), where: bit0)
+                    let q01 = m0.replacing(with: m1, where: bit0), q23 = m2.replacing(with: m3, where: bit0)
+                    let q45 = m4.replacing(with: m5, where: bit0), q67 = m6.replacing(with: m7, where: bit0)
+                    m = q01.replacing(with: q23, where: bit1).replacing(with: q45.replacing(with: q67, where: bit1), where: bit2)
                 }
-                // code = n ^ (h − sign): h + n for x ≥ +0, h − 1 − n for x ≤ −0.
-                let code = (n ^ (hv &- (xb &>> U32x16(repeating: 31)))) & keep
-                let c = unsafeBitCast((unsafeBitCast(m, to: U32x16.self) | (xb & signBit)) & keep, to: F32x16.self)
-                xc += x * c
-                cc += c * c
-                // Pack: OR into the current word of each stream; store a word when full.
-                let e0 = table.stream0[s]
-                let o0 = SlotTable.bitOffset(e0)
-                acc0 |= (code & mask0) &<< U32x16(repeating: o0)
-                if o0 + b0 == UInt32(SlotTable.width(e0)) {
-                    storeLaneWord(record, e0, acc0)
-                    acc0 = U32x16()
-                }
+                let c = unsafeBitCast(unsafeBitCast(m, to: U32x16.self) | (xb & signBit), to: F32x16.self)
+                // Even slots into (xc0, cc0), odd ones into (xc1, cc1): add, then swap.
+                xc0 += x * c
+                cc0 += c * c
+                swap(&xc0, &xc1)
+                swap(&cc0, &cc1)
+                // Collect the codes (3-bit: low 2 bits in stream 0, the top bit in stream 1).
+                // (`code << (32 − b₀)` drops a 3-bit code's top bit: it goes to `top`.)
+                acc = (acc &>> U32x16(repeating: UInt32(b0))) | (code &<< U32x16(repeating: UInt32(32 - b0)))
                 if split {
-                    let e1 = table.stream1[s]
-                    let o1 = SlotTable.bitOffset(e1)
-                    acc1 |= (code &>> U32x16(repeating: 2)) &<< U32x16(repeating: o1)
-                    if o1 + 1 == UInt32(SlotTable.width(e1)) {
-                        storeLaneWord(record, e1, acc1)
-                        acc1 = U32x16()
-                    }
+                    top = (top &>> U32x16(repeating: 1)) | ((code &>> U32x16(repeating: 2)) &<< U32x16(repeating: 31))
+                }
+                left -= 1
+                if left == 0 {
+                    if s < codesPerWord { low = acc } else { high = acc }
+                    left = codesPerWord
                 }
                 s += 1
             }
-            let dxc = hsum(xc), dcc = hsum(cc)
-            let q = dxc / dcc
-            fits = storeCodebookScale(record, layout, g, dcc > 0 ? q : 0) && fits
+            // After an odd number of slots the even sums sit in (xc1, cc1); addition order
+            // (even + odd) is kept either way.
+            let odd = slotsPerGroup & 1 == 1
+            let (xc, cc) = odd ? hsum2(xc1 + xc0, cc1 + cc0) : hsum2(xc0 + xc1, cc0 + cc1)
+            let q = xc / cc
+            if !storeCodebookScale(record, layout, g, cc > 0 ? q : 0) { fits = false }
         }
+        // Align the partly filled accumulators, then cut the codes into the lane words.
+        let rest = codesPerWord - left
+        if rest > 0 {
+            let aligned = acc &>> U32x16(repeating: UInt32(32 - rest * b0))
+            if s <= codesPerWord { low = aligned } else { high = aligned }
+        }
+        if split { top &>>= U32x16(repeating: UInt32(32 - layout.slotCount)) }
+        storeStream(record, table.stream0, layout.slotCount, b0, low, high)
+        if split { storeStream(record, table.stream1, layout.slotCount, 1, top, U32x16()) }
         if !fits { return KernelStatus(code: .outOfFloat16Range, vector: v) }
     }
     return .ok
+}
+
+/// Σ x² over the `n` slots from slot `s`: even slots and odd slots in two accumulators,
+/// added, then folded by halves.
+@inline(__always)
+func groupSumOfSquares(_ x: UnsafeRawPointer, _ s: Int, _ n: Int) -> Float {
+    var ss0 = F32x16(), ss1 = F32x16()
+    var k = 0
+    while k + 2 <= n {
+        let a = x.loadUnaligned(fromByteOffset: 64 * (s + k), as: F32x16.self)
+        let b = x.loadUnaligned(fromByteOffset: 64 * (s + k + 1), as: F32x16.self)
+        ss0 += a * a
+        ss1 += b * b
+        k += 2
+    }
+    if k < n {
+        let a = x.loadUnaligned(fromByteOffset: 64 * (s + k), as: F32x16.self)
+        ss0 += a * a
+    }
+    return foldSum(ss0 + ss1)
+}
+
+/// `hsum` with full-width shuffles (the same sums in the same order: lanes l and l + 8,
+/// then l + 4, l + 2, l + 1): four permutes and four adds.
+@inline(__always)
+func foldSum(_ v: F32x16) -> Float {
+    var u = unsafeBitCast(v, to: U64x8.self)
+    let a = v + unsafeBitCast(U64x8(u[4], u[5], u[6], u[7], u[0], u[1], u[2], u[3]), to: F32x16.self)
+    u = unsafeBitCast(a, to: U64x8.self)
+    let b = a + unsafeBitCast(U64x8(u[2], u[3], u[0], u[1], u[6], u[7], u[4], u[5]), to: F32x16.self)
+    u = unsafeBitCast(b, to: U64x8.self)
+    let c = b + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self)
+    return c[0] + c[1]
+}
+
+/// Stores one code stream whose slot s sits at bits [s·b, s·b + b) of each lane of
+/// `low` (bits 0…31) and `high` (bits 32…63): every lane word takes its slots' bit range,
+/// which never straddles bit 32 (words are aligned to their width).
+@inline(__always)
+func storeStream(_ record: UnsafeMutableRawPointer, _ stream: SIMD16<UInt32>, _ slotCount: Int, _ b: Int,
+                 _ low: U32x16, _ high: U32x16) {
+    var s = 0
+    while s < slotCount {
+        let e = stream[s]
+        let w = SlotTable.width(e)
+        let shift = s &* b
+        var bits = shift < 32 ? low &>> U32x16(repeating: UInt32(shift)) : high &>> U32x16(repeating: UInt32(shift &- 32))
+        if w < 32 { bits &= U32x16(repeating: (1 << UInt32(w)) &- 1) }
+        storeLaneWord(record, e, bits)
+        s &+= w / b
+    }
+}
+
+/// The horizontal sums of two vectors, each folded exactly like `hsum` (lanes l and l + 8,
+/// then l + 4, l + 2, l + 1), sharing the shuffles.
+@inline(__always)
+func hsum2(_ a: F32x16, _ b: F32x16) -> (Float, Float) {
+    // [a₀…₇ + a₈…₁₅ | b₀…₇ + b₈…₁₅]
+    let v = pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)) + pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7))
+    var u = unsafeBitCast(v, to: U64x8.self)
+    let w = v + unsafeBitCast(U64x8(u[2], u[3], u[0], u[1], u[6], u[7], u[4], u[5]), to: F32x16.self)
+    u = unsafeBitCast(w, to: U64x8.self)
+    let x = w + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self)
+    return (x[0] + x[1], x[8] + x[9])
 }
 
 extension Reference {
@@ -164,6 +338,9 @@ extension Reference {
             let x = src + v * d
             let record = dst + v * layout.recordBytes
             for i in 0..<d where !x[i].isFinite { return KernelStatus(code: .nonFinite, vector: v) }
+            // (A group whose sumsq overflows fails before any of its codes are written; the
+            // kernel may have written earlier groups, so the failing record's bytes are
+            // unspecified either way.)
             for g in 0..<layout.groupCount
             where laneTreeSum(x, g * layout.groupSize, layout.groupSize, times: x) == .infinity {
                 return KernelStatus(code: .outOfFloat16Range, vector: v)
@@ -197,45 +374,44 @@ extension Reference {
     ) -> Float {
         let h = layout.levelCount / 2
         let start = g * layout.groupSize, count = layout.groupSize
-        let s0 = (laneTreeSum(x, start, count, times: x) / Float(count)).squareRoot()
-        var c = InlineArray<256, Float>(repeating: 0)
+        let sumsq = laneTreeSum(x, start, count, times: x)
+        let r = (Float(count) / sumsq).squareRoot()
+        // Element i's code and level c (0 and 0 when sumsq = 0).
+        func code(_ i: Int) -> (code: UInt32, c: Float) {
+            guard sumsq > 0 else { return (0, 0) }
+            let u = x[i].magnitude * r
+            var n = 0
+            for j in 1..<h where thresholds[h - 1 + j] < u { n += 1 }
+            let k = x[i].sign == .minus ? h - 1 - n : h + n
+            return (UInt32(k), levels[k])
+        }
+        var xcEven = F32x16(), xcOdd = F32x16(), ccEven = F32x16(), ccOdd = F32x16()
         for i in start..<(start + count) {
-            var code: UInt32 = 0
-            if s0 > 0 {
-                let a = x[i].magnitude
-                var n = 0
-                for j in 1..<h where thresholds[h - 1 + j] * s0 < a { n += 1 }
-                code = UInt32(x[i].sign == .minus ? h - 1 - n : h + n)
-                c[i] = levels[Int(code)]
+            let (k, c) = code(i)
+            emit(i, k)
+            let j = i - start
+            if j & 16 == 0 {
+                xcEven[j & 15] += x[i] * c
+                ccEven[j & 15] += c * c
+            } else {
+                xcOdd[j & 15] += x[i] * c
+                ccOdd[j & 15] += c * c
             }
-            emit(i, code)
         }
-        var xcLanes = InlineArray<16, Float>(repeating: 0), ccLanes = InlineArray<16, Float>(repeating: 0)
-        for i in start..<(start + count) {
-            xcLanes[i & 15] += x[i] * c[i]
-            ccLanes[i & 15] += c[i] * c[i]
-        }
-        let xc = foldLanes(xcLanes), cc = foldLanes(ccLanes)
+        let xc = hsum(xcEven + xcOdd), cc = hsum(ccEven + ccOdd)
         return cc > 0 ? xc / cc : 0
     }
 
-    /// Σ x[i]·y[i] over `count` elements from `start`, one partial sum per lane (i mod 16,
-    /// in element order), folded by halves — the kernels' summation order, in scalar code.
+    /// Σ x[i]·y[i] over `count` elements from `start` (a multiple of 16), summed as the
+    /// kernels do: one partial sum per index (i − start) mod 32, in element order (even and
+    /// odd slots), the halves added lane-wise, then folded by halves (`hsum`).
     static func laneTreeSum(_ x: UnsafePointer<Float>, _ start: Int, _ count: Int, times y: UnsafePointer<Float>) -> Float {
-        var lanes = InlineArray<16, Float>(repeating: 0)
-        for i in start..<(start + count) { lanes[i & 15] += x[i] * y[i] }
-        return foldLanes(lanes)
-    }
-
-    /// Lanes l and l + 8 added, then l + 4, l + 2, l + 1 (as `hsum`).
-    static func foldLanes(_ l: InlineArray<16, Float>) -> Float {
-        var a = l
-        var width = 8
-        while width >= 1 {
-            for i in 0..<width { a[i] = a[i] + a[i + width] }
-            width /= 2
+        var even = F32x16(), odd = F32x16()
+        for i in start..<(start + count) {
+            let j = i - start
+            if j & 16 == 0 { even[j & 15] += x[i] * y[i] } else { odd[j & 15] += x[i] * y[i] }
         }
-        return a[0]
+        return hsum(even + odd)
     }
 
     /// The code of element `i` of a code-map record, bit by bit from the lane-slice definition.

@@ -22,7 +22,10 @@ public struct CodebookLayout: Hashable, Sendable, CustomStringConvertible {
         case groupF16(Int)
         /// One byte k per vector: scale = 2^((k − 128)/16) for k = 1…255, and k = 0 is the
         /// scale 0. The range is 2^(−127/16) ≈ 0.00409 … 2^(127/16) ≈ 244.5, in steps of
-        /// 2^(1/16) (≈ 4.4 %). See ``CodebookLayout/log8Offset``.
+        /// 2^(1/16) (≈ 4.4 %). The quantizer stores the representable value nearest to the
+        /// least-squares scale (nearest in value, not in log2: ‖x − s·c‖² is a parabola in s,
+        /// so that is also the least-squares best byte; ties go up); below half the smallest
+        /// scale it stores 0, above the range it fails. See ``CodebookLayout/log8Offset``.
         case vectorLog8
 
         public var description: String {

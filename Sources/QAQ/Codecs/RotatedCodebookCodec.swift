@@ -28,8 +28,10 @@ public struct RotatedCodebookCodec: VectorCodec {
 
     public let layout: CodebookLayout
     public let rotation: Rotation
-    /// The rotation's transform (nil for ``Rotation/none``).
+    /// The rotation's transform (nil for ``Rotation/none``), e.g. to rotate queries.
     public let hadamard: RandomizedHadamard?
+    /// sᵢ/√n(block of i) of ``hadamard``, for the rotation kernel (empty without rotation).
+    public let scaledSigns: [Float]
     /// The 2^b levels in fp32, ascending and symmetric.
     public let levels: [Float]
     /// The 2^b − 1 thresholds in fp32 (midpoints of the levels, rounded from fp64).
@@ -60,8 +62,19 @@ public struct RotatedCodebookCodec: VectorCodec {
         self.layout = layout
         self.rotation = rotation
         switch rotation {
-        case .none: self.hadamard = nil
-        case .hadamard(let seed): self.hadamard = RandomizedHadamard(dim: layout.dim, seed: seed)
+        case .none:
+            self.hadamard = nil
+            self.scaledSigns = []
+        case .hadamard(let seed):
+            let h = RandomizedHadamard(dim: layout.dim, seed: seed)
+            self.hadamard = h
+            // The same fp32 values as inside `RandomizedHadamard` (its kernel twin is bit-exact).
+            var scaled: [Float] = []
+            for n in h.blockSizes {
+                let norm = 1 / Float(n).squareRoot()
+                for i in scaled.count..<(scaled.count + n) { scaled.append(h.sign(i) < 0 ? -norm : norm) }
+            }
+            self.scaledSigns = scaled
         }
         self.levels = levels.map { Float($0) }
         self.thresholds = (0..<(n - 1)).map { Float((levels[$0] + levels[$0 + 1]) / 2) }
@@ -97,35 +110,29 @@ public struct RotatedCodebookCodec: VectorCodec {
     /// Rotates chunks of vectors into stack scratch and quantizes them; no heap allocation.
     private func encodeStatus(_ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer) -> KernelStatus {
         let d = dim
-        guard let h = hadamard else {
-            return levels.withUnsafeBufferPointer { lv in
-                thresholds.withUnsafeBufferPointer { th in
-                    kernels.codebookQuantize(src, count, layout, lv.baseAddress!, th.baseAddress!, dst)
+        return levels.withUnsafeBufferPointer { lv in
+            thresholds.withUnsafeBufferPointer { th in
+                guard hadamard != nil else {
+                    return kernels.codebookQuantize(src, count, layout, lv.baseAddress!, th.baseAddress!, dst)
                 }
-            }
-        }
-        let chunk = chunkVectors
-        return withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * d) { scratch in
-            let buf = scratch.baseAddress!
-            return levels.withUnsafeBufferPointer { lv in
-                thresholds.withUnsafeBufferPointer { th in
-                    var v = 0
-                    while v < count {
-                        let n = min(chunk, count - v)
-                        for i in 0..<n {
-                            let row = buf + i * d
-                            row.update(from: src + (v + i) * d, count: d)
-                            h.forward(row)
+                let chunk = chunkVectors
+                return scaledSigns.withUnsafeBufferPointer { sg in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk * d) { scratch in
+                        let buf = scratch.baseAddress!
+                        var v = 0
+                        while v < count {
+                            let n = min(chunk, count - v)
+                            kernels.hadamardRotate(src + v * d, buf, n, d, sg.baseAddress!, false)
+                            var status = kernels.codebookQuantize(buf, n, layout, lv.baseAddress!, th.baseAddress!,
+                                                                  dst + v * layout.recordBytes)
+                            if status.code != .ok {
+                                status.vector += v
+                                return status
+                            }
+                            v += n
                         }
-                        var status = kernels.codebookQuantize(buf, n, layout, lv.baseAddress!, th.baseAddress!,
-                                                              dst + v * layout.recordBytes)
-                        if status.code != .ok {
-                            status.vector += v
-                            return status
-                        }
-                        v += n
+                        return .ok
                     }
-                    return .ok
                 }
             }
         }
@@ -136,8 +143,10 @@ public struct RotatedCodebookCodec: VectorCodec {
         levels.withUnsafeBufferPointer { lv in
             kernels.codebookDequantize(src, count, layout, lv.baseAddress!, dst, layout.dim)
         }
-        if let h = hadamard {
-            for v in 0..<count { h.inverse(dst + v * dim) }
+        if hadamard != nil {
+            scaledSigns.withUnsafeBufferPointer { sg in
+                kernels.hadamardRotate(dst, dst, count, dim, sg.baseAddress!, true)
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ public struct KernelSet: Sendable {
         UnsafeMutableRawPointer) -> KernelStatus
     public typealias CodebookDequantize = @Sendable (
         UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    public typealias HadamardRotate = @Sendable (
+        UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, UnsafePointer<Float>, Bool) -> Void
 
     public let isa: ISALevel
     /// (src, element type, count, src stride in elements, layout, dst records) → status.
@@ -47,6 +49,9 @@ public struct KernelSet: Sendable {
     public let codebookQuantize: CodebookQuantize
     /// (records, count, layout, levels, dst, dst stride in elements).
     public let codebookDequantize: CodebookDequantize
+    /// (src, dst (may equal src), count, dim (a multiple of 16), scaled signs sᵢ/√n, inverse):
+    /// the ``RandomizedHadamard`` rotation, bit-exact with it.
+    public let hadamardRotate: HadamardRotate
 
     /// The kernels of `isa` (which must be compiled in; see ``ISALevel/compiled``).
     public static func forLevel(_ isa: ISALevel) -> KernelSet {
@@ -62,7 +67,8 @@ public struct KernelSet: Sendable {
                 lower: { QAQKernelsV4.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
                 readSum: { QAQKernelsV4.Kernels.readSum($0, byteCount: $1) },
                 codebookQuantize: { QAQKernelsV4.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
-                codebookDequantize: { QAQKernelsV4.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
+                codebookDequantize: { QAQKernelsV4.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) },
+                hadamardRotate: { QAQKernelsV4.Kernels.hadamardRotate($0, $1, count: $2, dim: $3, scaledSigns: $4, inverse: $5) })
         case .v3:
             return KernelSet(
                 isa: .v3,
@@ -73,7 +79,8 @@ public struct KernelSet: Sendable {
                 lower: { QAQKernelsV3.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
                 readSum: { QAQKernelsV3.Kernels.readSum($0, byteCount: $1) },
                 codebookQuantize: { QAQKernelsV3.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
-                codebookDequantize: { QAQKernelsV3.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
+                codebookDequantize: { QAQKernelsV3.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) },
+                hadamardRotate: { QAQKernelsV3.Kernels.hadamardRotate($0, $1, count: $2, dim: $3, scaledSigns: $4, inverse: $5) })
         #endif
         default:
             return KernelSet(
@@ -85,7 +92,8 @@ public struct KernelSet: Sendable {
                 lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
                 readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) },
                 codebookQuantize: { QAQKernelsBase.Kernels.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
-                codebookDequantize: { QAQKernelsBase.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
+                codebookDequantize: { QAQKernelsBase.Kernels.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) },
+                hadamardRotate: { QAQKernelsBase.Kernels.hadamardRotate($0, $1, count: $2, dim: $3, scaledSigns: $4, inverse: $5) })
         }
     }
 
@@ -99,7 +107,8 @@ public struct KernelSet: Sendable {
         lower: { QAQKernelsBase.Kernels.lower($0, count: $1, from: $2, to: $3, dst: $4) },
         readSum: { QAQKernelsBase.Kernels.readSum($0, byteCount: $1) },
         codebookQuantize: { QAQKernelsBase.Reference.codebookQuantize($0, count: $1, layout: $2, levels: $3, thresholds: $4, dst: $5) },
-        codebookDequantize: { QAQKernelsBase.Reference.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) })
+        codebookDequantize: { QAQKernelsBase.Reference.codebookDequantize($0, count: $1, layout: $2, levels: $3, dst: $4, dstStride: $5) },
+        hadamardRotate: { QAQKernelsBase.Reference.hadamardRotate($0, $1, count: $2, dim: $3, scaledSigns: $4, inverse: $5) })
 
     /// The kernels of ``ISALevel/selected(environment:)`` — `QAQ_ISA` or the CPU's best.
     /// If `QAQ_ISA` names an unusable level, this warns once on standard error and uses
