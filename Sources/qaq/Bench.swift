@@ -112,6 +112,8 @@ extension Bench {
             "kivi:8", "kivi:4", "kivi:2",
             "qaq:sigmaS=0.005:sigmaX=0.01", "qaq:sigmaS=0.02:sigmaX=0.05", "qaq:sigmaS=0.05:sigmaX=0.2",
             "qaq:keys=channel:sigmaS=0.02:sigmaX=0.05", "qaq:keys=rotated:sigmaS=0.02:sigmaX=0.05",
+            "rlm:4:4", "rlm:4:3", "rlm:4:3:scale=log8", "rlm:3:2:scale=log8:center=on:stage=64", "rlm:3:2",
+            "qaq:map=lm:sigmaS=0.02:sigmaX=0.05",
         ]
 
         func validate() throws {

@@ -36,7 +36,8 @@ struct KVCacheTests {
 
     @Test("fused attention matches the fp64 reference over the same stored cache, every policy and ISA level",
           arguments: ["fp32", "fp16", "q8_0", "q4_0", "uniform:4:32", "uniform:3:64", "kivi:2", "qaq:window=4",
-                      "qaq:keys=channel:window=4", "qaq:keys=rotated:window=4:alpha=0.03"])
+                      "qaq:keys=channel:window=4", "qaq:keys=rotated:window=4:alpha=0.03",
+                      "rlm:4:3:window=4", "rlm:3:2:scale=log8:center=on:stage=8:window=4", "qaq:map=lm:window=4"])
     func fusedMatchesReference(spec: String) throws {
         let d = Self.data
         for isa in ISALevel.available {
@@ -87,6 +88,22 @@ struct KVCacheTests {
         #expect(m.elements == elements)
         let ratio: Double = Double(elements * 2) / Double(m.total)
         #expect(abs(m.compressionRatio - ratio) < 1e-12)
+    }
+
+    @Test("rlm: codebook records, fp16 sinks and window, counted exactly")
+    func rlmHandCount() throws {
+        let d = Self.data
+        let cache = try streamCache(try PolicySpec.parse("rlm:4:3:sink=1:window=8"), d)
+        let m = cache.memory
+        let heads = 2 * 2
+        let stored = d.tokens - 8 - 1                 // outside the window, past the sink
+        let perToken: Int = (64 * 4 / 8 + 2) + (64 * 3 / 8 + 2)
+        let sinkBytes: Int = 64 * 2 * 2
+        #expect(m.codes + m.metadata + m.outliers == heads * (stored * perToken + sinkBytes))
+        #expect(m.window == heads * 8 * 64 * 2 * 2)
+        #expect(try cache.storedFormats(layer: 0, head: 0).first!.key == .fp16)
+        #expect(throws: CacheError.self) { try PolicySpec.parse("rlm:5:3") }
+        #expect(throws: CacheError.self) { try PolicySpec.parse("rlm:4:3:scale=bf16") }
     }
 
     @Test("KIVI: channel key blocks, per-token values and an fp16 residual, counted exactly")

@@ -40,6 +40,16 @@ struct RealActivationTests {
         try RealQualityBench.run(policy: try PolicySpec.parse(spec), set: set, reference: reference)
     }
 
+    @Test("real keys: rotated Lloyd-Max beats affine 4-bit per token at fewer bits (layer 18 slice)")
+    func rotatedCodebookWins() throws {
+        // Window 8 so most of the 96 tokens are quantized.
+        let rlm = try Self.bench("rlm:4:4:window=8")
+        let affine = try Self.bench("qaq:window=8:min=4:max=4:alpha=0")   // affine 4-bit, G=32, same window
+        #expect(rlm.bitsPerElement < affine.bitsPerElement)
+        #expect(rlm.attentionRelError < affine.attentionRelError)
+        #expect(rlm.klKV < affine.klKV)
+    }
+
     @Test("the slice loads with the manifest's shapes")
     func loads() throws {
         let s = Self.set

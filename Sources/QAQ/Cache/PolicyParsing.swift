@@ -5,7 +5,8 @@
 /// | `fp32`, `fp16`, `q8_0`, `q4_0` | ``FixedPolicy`` |
 /// | `uniform:B[:G]` | per-token affine, B bits, groups of G (default 32) |
 /// | `kivi:B[:G[:R]]` | ``KIVIPolicy`` (B ∈ {2, 4, 8}, G = 32, residual R = 32) |
-/// | `qaq[:key=value…]` | ``QAQPolicy``; keys `sigmaS`, `sigmaX`, `keys=token|channel|rotated`, `group`, `window` (W), `n` (attention window), `min`, `max`, `alpha`, `formula=paper|code` |
+/// | `rlm:KB:VB[:sink=S][:scale=f16|log8][:center=on|off][:stage=W2][:window=W]` | ``RLMPolicy`` (rotated Lloyd-Max codebooks) |
+/// | `qaq[:key=value…]` | ``QAQPolicy``; keys `sigmaS`, `sigmaX`, `keys=token|channel|rotated`, `group`, `window` (W), `n` (attention window), `min`, `max`, `alpha`, `formula=paper|code`, `map=affine|lm` |
 public enum PolicySpec {
     public static func parse(_ spec: String) throws(CacheError) -> any CachePolicy {
         let parts = spec.split(separator: ":").map(String.init)
@@ -30,6 +31,32 @@ public enum PolicySpec {
             let bits = try int(1, "bits", default: 2)
             guard [2, 4, 8].contains(bits) else { throw .invalidConfiguration("kivi: \(bits) bits unsupported (2, 4, 8)") }
             return KIVIPolicy(bits: bits, group: try int(2, "group", default: 32), residual: try int(3, "residual", default: 32))
+        case "rlm":
+            guard parts.count >= 3, let kb = Int(parts[1]), let vb = Int(parts[2]), (1...4).contains(kb), (1...4).contains(vb) else {
+                throw .invalidConfiguration("rlm needs key and value bits in 1...4: rlm:KB:VB[:sink=S][:scale=f16|log8][:center=on|off][:stage=W2]")
+            }
+            var p = RLMPolicy(keyBits: kb, valueBits: vb)
+            for option in parts.dropFirst(3) {
+                let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw .invalidConfiguration("rlm option '\(option)' is not key=value") }
+                switch (kv[0], kv[1]) {
+                case ("sink", let v):
+                    guard let n = Int(v), n >= 0 else { throw .invalidConfiguration("rlm: sink must be a non-negative integer") }
+                    p.sinks = n
+                case ("scale", "f16"): p.scale = .f16
+                case ("scale", "log8"): p.scale = .log8
+                case ("center", "on"): p.center = true
+                case ("center", "off"): p.center = false
+                case ("stage", let v):
+                    guard let n = Int(v), n >= 0 else { throw .invalidConfiguration("rlm: stage must be a non-negative integer") }
+                    p.stage = n
+                case ("window", let v):
+                    guard let n = Int(v), n >= 1 else { throw .invalidConfiguration("rlm: window must be a positive integer") }
+                    p.hotWindow = n
+                default: throw .invalidConfiguration("rlm: unknown option '\(option)' (sink=S, scale=f16|log8, center=on|off, stage=W2, window=W)")
+                }
+            }
+            return p
         case "qaq":
             var p = QAQPolicy()
             for option in parts.dropFirst() {
@@ -63,6 +90,9 @@ public enum PolicySpec {
                     case "code": p.formula = .authorsCode
                     default: throw .invalidConfiguration("qaq: formula must be paper or code")
                     }
+                case "map":
+                    guard let m = QAQPolicy.CodeMap(rawValue: kv[1]) else { throw .invalidConfiguration("qaq: map must be affine or lm") }
+                    p.codeMap = m
                 case "keys":
                     switch kv[1] {
                     case "token": p.keyScheme = .token
@@ -78,7 +108,7 @@ public enum PolicySpec {
             }
             return p
         default:
-            throw .invalidConfiguration("unknown policy '\(spec)': use fp32, fp16, q8_0, q4_0, uniform:B[:G], kivi:B[:G[:R]] or qaq[:key=value…]")
+            throw .invalidConfiguration("unknown policy '\(spec)': use fp32, fp16, q8_0, q4_0, uniform:B[:G], kivi:B[:G[:R]], rlm:KB:VB[:…] or qaq[:key=value…]")
         }
     }
 }

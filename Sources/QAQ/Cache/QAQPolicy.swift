@@ -22,6 +22,10 @@ public struct QAQPolicy: CachePolicy {
     public var outlierFraction: Double
     public var hotWindow: Int
     public var keyScheme: KeyScheme
+    /// Code map of the stored vectors: the affine midpoint quantizer, or rotated Lloyd-Max
+    /// codebooks (widths ≤ 4; wider choices fall back to affine 8 bits). Lowering a codebook
+    /// token re-quantizes from its current levels (they do not nest by shift).
+    public var codeMap: CodeMap = .affine
     /// Attention window n: steps each token's Ŝₜ covers.
     public var attentionWindow: Int = 5
     public var usesAttention: Bool { true }
@@ -55,8 +59,18 @@ public struct QAQPolicy: CachePolicy {
     }
 
     public func storage(for token: TokenContext) -> (key: StorageFormat, value: StorageFormat) {
-        let k = outliers(dim: token.dim)
-        return (.affine(bits: keyBits(token), group: group, outliers: k), .affine(bits: valueBits(token), group: group, outliers: k))
+        (format(bits: keyBits(token), dim: token.dim), format(bits: valueBits(token), dim: token.dim))
+    }
+
+    func format(bits: Int, dim: Int) -> StorageFormat {
+        if codeMap == .lloydMax, bits <= 4 { return .codebook(bits: bits, scale: .f16, rotated: true) }
+        return .affine(bits: bits, group: group, outliers: outliers(dim: dim))
+    }
+
+    /// How stored codes map to values.
+    public enum CodeMap: String, Sendable, Hashable {
+        case affine
+        case lloydMax = "lm"
     }
 
     public func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)? {
@@ -80,6 +94,6 @@ public struct QAQPolicy: CachePolicy {
         case .channel(let b): scheme = "channel\(b)"
         case .rotated: scheme = "rotated"
         }
-        return "qaq(σS=\(sigmaS), σX=\(sigmaX), keys=\(scheme), G=\(group), W=\(hotWindow), bits \(minBits)…\(maxBits))"
+        return "qaq(σS=\(sigmaS), σX=\(sigmaX), keys=\(scheme), map=\(codeMap.rawValue), G=\(group), W=\(hotWindow), bits \(minBits)…\(maxBits))"
     }
 }
