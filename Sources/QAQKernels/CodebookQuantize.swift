@@ -416,22 +416,11 @@ extension Reference {
 
     /// The code of element `i` of a code-map record, bit by bit from the lane-slice definition.
     public static func codebookCode(_ record: UnsafeRawPointer, _ layout: CodebookLayout, element i: Int) -> UInt32 {
-        let (s, l) = (i / 16, i % 16)
-        let t = layout.slots
-        var c = laneBits(record, t.stream0[s], lane: l, count: t.bits0)
-        if t.bits1 != 0 { c |= laneBits(record, t.stream1[s], lane: l, count: 1) << 2 }
-        return c
+        code(record, slots: layout.slots, element: i)
     }
 
     /// Writes the code of element `i` bit by bit (the bits must be zero before).
     static func setCodebookCode(_ record: UnsafeMutableRawPointer, _ layout: CodebookLayout, element i: Int, code: UInt32) {
-        let (s, l) = (i / 16, i % 16)
-        let t = layout.slots
-        if t.bits1 != 0 {
-            setLaneBits(record, t.stream0[s], lane: l, count: 2, value: code & 3)
-            setLaneBits(record, t.stream1[s], lane: l, count: 1, value: code >> 2)
-        } else {
-            setLaneBits(record, t.stream0[s], lane: l, count: t.bits0, value: code)
-        }
+        setCode(record, slots: layout.slots, element: i, code: code)
     }
 }

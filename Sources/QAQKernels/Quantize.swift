@@ -217,8 +217,12 @@ extension Reference {
 
     /// Reads the code of element `i` bit by bit from the lane-slice definition.
     public static func code(_ record: UnsafeRawPointer, _ layout: PackedLayout, element i: Int) -> UInt32 {
+        code(record, slots: layout.slots, element: i)
+    }
+
+    /// Reads the code of element `i` from code bytes laid out by `t`.
+    public static func code(_ record: UnsafeRawPointer, slots t: SlotTable, element i: Int) -> UInt32 {
         let (s, l) = (i / 16, i % 16)
-        let t = layout.slots
         var c = laneBits(record, t.stream0[s], lane: l, count: t.bits0)
         if t.bits1 != 0 { c |= laneBits(record, t.stream1[s], lane: l, count: 1) << 2 }
         return c
@@ -226,8 +230,12 @@ extension Reference {
 
     /// Writes the code of element `i` bit by bit (the bits must be zero before).
     static func setCode(_ record: UnsafeMutableRawPointer, _ layout: PackedLayout, element i: Int, code: UInt32) {
+        setCode(record, slots: layout.slots, element: i, code: code)
+    }
+
+    /// Writes the code of element `i` into code bytes laid out by `t` (bits zero before).
+    static func setCode(_ record: UnsafeMutableRawPointer, slots t: SlotTable, element i: Int, code: UInt32) {
         let (s, l) = (i / 16, i % 16)
-        let t = layout.slots
         if t.bits1 != 0 {
             setLaneBits(record, t.stream0[s], lane: l, count: 2, value: code & 3)
             setLaneBits(record, t.stream1[s], lane: l, count: 1, value: code >> 2)
