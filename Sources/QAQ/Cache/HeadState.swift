@@ -138,7 +138,7 @@ struct HeadState {
 
     /// Every token's key or value row, dequantized, in position order: `[count][dim]`.
     /// (The reference attention path; the fused kernels read the pages directly.)
-    func allRows(keys: Bool, count: Int, state: LayerState, kernels: KernelSet, sinkTokens: Int = 0) -> [Float] {
+    func allRows(keys: Bool, count: Int, sinkTokens: Int = 0) -> [Float] {
         var out = [Float](repeating: 0, count: count * dim)
         out.withUnsafeMutableBufferPointer { dst in
             let pages = keys ? self.keys.pages : self.values.pages

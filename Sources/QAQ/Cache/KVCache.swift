@@ -19,7 +19,6 @@
 public final class KVCache: @unchecked Sendable {
     public let configuration: KVCacheConfiguration
     let layerStates: [LayerState]
-    private let fp16: Float16Codec
     let rotation: RandomizedHadamard?
     /// Decode-attention kernels of the configured ISA level.
     let attentionKernels: AttentionKernels
@@ -27,7 +26,6 @@ public final class KVCache: @unchecked Sendable {
     public init(_ configuration: KVCacheConfiguration) throws(CacheError) {
         try configuration.validate()
         self.configuration = configuration
-        self.fp16 = Float16Codec(dim: configuration.headDim)
         if case .rotated = configuration.policy.keyScheme {
             self.rotation = RandomizedHadamard(dim: configuration.headDim)
         } else {
@@ -65,7 +63,6 @@ public final class KVCache: @unchecked Sendable {
                 guard k.magnitude <= 65504, v.magnitude <= 65504 else { throw .outOfRange(layer: layer, token: t) }
             }
         }
-        try check(layer: layer, tokens: tokens, keys: keys, values: values, row: row)
         for h in 0..<configuration.kvHeads { s.heads[h].beginAppend(at: s.count) }
         for t in 0..<tokens {
             for h in 0..<configuration.kvHeads {
@@ -90,13 +87,6 @@ public final class KVCache: @unchecked Sendable {
         try keys.withUnsafeBufferPointer { kb throws(CacheError) in
             try values.withUnsafeBufferPointer { vb throws(CacheError) in try append(layer: layer, keys: kb, values: vb) }
         }
-    }
-
-    /// Everything that could fail when tokens leave the window is checked before anything
-    /// changes: the formats the policy would choose must hold these values.
-    private func check(layer: Int, tokens: Int, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>, row: Int) throws(CacheError) {
-        // fp16 window and every format here hold any finite |x| ≤ 65504: nothing more to check.
-        _ = (layer, tokens, keys, values, row)
     }
 
     /// Moves tokens of head `h` out of the hot window while it is over its size.
@@ -262,10 +252,8 @@ public final class KVCache: @unchecked Sendable {
         var output = [Float](repeating: 0, count: queries.count)
         var probabilities = [Float](repeating: 0, count: configuration.queryHeads * s.count)
         for h in 0..<configuration.kvHeads {
-            let keys = s.heads[h].allRows(keys: true, count: s.count, state: s, kernels: configuration.kernels,
-                                                sinkTokens: configuration.policy.sinkTokens)
-            let values = s.heads[h].allRows(keys: false, count: s.count, state: s, kernels: configuration.kernels,
-                                                  sinkTokens: configuration.policy.sinkTokens)
+            let keys = s.heads[h].allRows(keys: true, count: s.count, sinkTokens: configuration.policy.sinkTokens)
+            let values = s.heads[h].allRows(keys: false, count: s.count, sinkTokens: configuration.policy.sinkTokens)
             for j in 0..<g {
                 let qh = h * g + j
                 var q = Array(queries[(qh * d)..<((qh + 1) * d)])
@@ -427,8 +415,7 @@ public final class KVCache: @unchecked Sendable {
     public func storedRows(layer: Int, head: Int, keys: Bool) throws(CacheError) -> [Float] {
         let s = try state(layer)
         guard head >= 0, head < configuration.kvHeads else { throw .shapeMismatch(expected: "KV head in 0..<\(configuration.kvHeads)", got: "\(head)") }
-        return s.heads[head].allRows(keys: keys, count: s.count, state: s, kernels: configuration.kernels,
-                                     sinkTokens: configuration.policy.sinkTokens)
+        return s.heads[head].allRows(keys: keys, count: s.count, sinkTokens: configuration.policy.sinkTokens)
     }
 
     // MARK: Helpers
