@@ -26,14 +26,15 @@ public enum AttentionBench {
     }
 
     public static func run(policy: any CachePolicy, headDim: Int, kvHeads: Int, gqa: Int, context: Int,
-                           repetitions: Int = 9, cold: Bool = false, kernels: KernelSet = .active) throws(CacheError) -> Result {
+                           repetitions: Int = 9, cold: Bool = false, kernels: KernelSet = .active,
+                           pageTokens: Int = 64, plan: AttentionPlan = .serial) throws(CacheError) -> Result {
         // Cold mode: enough independent caches to cycle through ≥ 128 MiB.
-        let one = try fill(policy: policy, headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, kernels: kernels)
+        let one = try fill(policy: policy, headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, kernels: kernels, pageTokens: pageTokens, plan: plan)
         let bytes = one.memory.codes + one.memory.metadata + one.memory.outliers + one.memory.window
         var caches = [one]
         if cold {
             let copies = max(1, (128 << 20) / max(bytes, 1))
-            for _ in 1..<copies { caches.append(try fill(policy: policy, headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, kernels: kernels)) }
+            for _ in 1..<copies { caches.append(try fill(policy: policy, headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, kernels: kernels, pageTokens: pageTokens, plan: plan)) }
         }
         var rng = SyntheticKV.Generator(seed: 99)
         let queries = (0..<(kvHeads * gqa * headDim)).map { _ in Float(rng.gaussian()) }
@@ -46,16 +47,17 @@ public enum AttentionBench {
         if let failure { throw failure }
         let roof = ReadRoof.measure(bytes: cold ? 256 << 20 : max(bytes, 4096), repetitions: 5, minSeconds: 0.02, kernels: kernels)
         let gbps = Double(bytes) / times.median / 1e9
-        return Result(policy: policy.description, isa: kernels.isa, variant: "two-pass, per-KV-head group, 1 thread",
-                      headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, threads: 1, bytesRead: bytes,
+        return Result(policy: policy.description, isa: kernels.isa, variant: plan.description,
+                      headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, threads: plan.threads, bytesRead: bytes,
                       seconds: times.median, gbps: gbps, roofGBps: roof.medianGBps, fractionOfRoof: gbps / roof.medianGBps,
                       nsPerTokenKVHead: times.median * 1e9 / Double(context * kvHeads),
                       bitsPerElement: Double(bytes * 8) / Double(context * kvHeads * headDim * 2), cold: cold)
     }
 
-    static func fill(policy: any CachePolicy, headDim: Int, kvHeads: Int, gqa: Int, context: Int, kernels: KernelSet) throws(CacheError) -> KVCache {
+    static func fill(policy: any CachePolicy, headDim: Int, kvHeads: Int, gqa: Int, context: Int, kernels: KernelSet,
+                     pageTokens: Int, plan: AttentionPlan) throws(CacheError) -> KVCache {
         let cache = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: kvHeads, queryHeadsPerKVHead: gqa, headDim: headDim,
-                                                     policy: policy, kernels: kernels))
+                                                     policy: policy, pageTokens: pageTokens, kernels: kernels, attentionPlan: plan))
         var rng = SyntheticKV.Generator(seed: 5)
         let chunk = 256
         var done = 0

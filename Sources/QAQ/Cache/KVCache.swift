@@ -22,6 +22,9 @@ public final class KVCache: @unchecked Sendable {
     let rotation: RandomizedHadamard?
     /// Decode-attention kernels of the configured ISA level.
     let attentionKernels: AttentionKernels
+    /// How ``attention(layer:queries:)`` runs (initially the configuration's). May be changed
+    /// between calls, not during one.
+    public var attentionPlan: AttentionPlan
 
     public init(_ configuration: KVCacheConfiguration) throws(CacheError) {
         try configuration.validate()
@@ -32,6 +35,7 @@ public final class KVCache: @unchecked Sendable {
             self.rotation = nil
         }
         self.attentionKernels = AttentionKernels.forLevel(configuration.kernels.isa)
+        self.attentionPlan = configuration.attentionPlan
         self.layerStates = (0..<configuration.layers).map { _ in
             LayerState(heads: configuration.kvHeads, pageTokens: configuration.pageTokens, dim: configuration.headDim,
                        tracksStatistics: configuration.policy.usesAttention,

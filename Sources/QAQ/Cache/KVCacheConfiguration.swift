@@ -16,10 +16,15 @@ public struct KVCacheConfiguration: Sendable {
     public var kernels: KernelSet
     /// Most tokens per layer (nil: unlimited); appending past it is a ``CacheError/contextFull(layer:tokens:appending:limit:)``.
     public var maxTokens: Int?
+    /// How decode attention runs (threads, split, pinning); the planner's choice. The cache
+    /// keeps its own worker pool when the plan has more than one thread.
+    public var attentionPlan: AttentionPlan
 
     public init(layers: Int, kvHeads: Int, queryHeadsPerKVHead: Int, headDim: Int, policy: any CachePolicy,
-                pageTokens: Int = 64, kernels: KernelSet = .active, maxTokens: Int? = nil) {
+                pageTokens: Int = 64, kernels: KernelSet = .active, maxTokens: Int? = nil,
+                attentionPlan: AttentionPlan = .serial) {
         self.maxTokens = maxTokens
+        self.attentionPlan = attentionPlan
         self.layers = layers
         self.kvHeads = kvHeads
         self.queryHeadsPerKVHead = queryHeadsPerKVHead

@@ -1,0 +1,41 @@
+/// How one decode-attention call is executed: threads, how the work is divided among them,
+/// and where the workers run. Plain data; the planner (`QAQTuning`) chooses it per problem,
+/// the cache only follows it. Every plan computes the same result (up to fp32 rounding of
+/// the order of summation).
+public struct AttentionPlan: Sendable, Hashable, CustomStringConvertible {
+    /// How the work of one call is divided.
+    public enum Split: String, Sendable, Hashable, CaseIterable {
+        /// Each worker takes whole KV heads.
+        case head
+        /// Each worker takes a token range (whole pages) of every KV head; partial results
+        /// are merged (global softmax over the scores, then summed partial outputs).
+        case tokens
+        /// Work items are (KV head, token range) pairs: heads first, token ranges to balance.
+        case both
+    }
+
+    /// Threads taking part, the calling thread included (1 = run on the caller).
+    public var threads: Int
+    public var split: Split
+    /// Logical CPUs for the pool's workers: worker i (1 ≤ i < threads) is pinned to
+    /// `cpus[i % cpus.count]`; empty = not pinned (the OS schedules them). The calling thread
+    /// (worker 0) is never re-pinned. The planner derives the list from the topology
+    /// (one PU per physical core first, or every PU); the cache knows nothing of topology.
+    public var cpus: [Int]
+    /// Tokens per work item when splitting by tokens (rounded up to whole pages).
+    public var chunkTokens: Int
+
+    public init(threads: Int = 1, split: Split = .head, cpus: [Int] = [], chunkTokens: Int = 1024) {
+        self.threads = max(1, threads)
+        self.split = split
+        self.cpus = cpus
+        self.chunkTokens = max(1, chunkTokens)
+    }
+
+    /// One thread, the caller's.
+    public static let serial = AttentionPlan()
+
+    public var description: String {
+        threads == 1 ? "1 thread" : "\(threads) threads, split \(split.rawValue), \(cpus.isEmpty ? "unpinned" : "pinned to \(cpus)"), chunk \(chunkTokens)"
+    }
+}
