@@ -18,6 +18,8 @@ final class KeyBlock {
 final class LayerState {
     var heads: [HeadState]
     var count = 0
+    /// Buffers of decode attention for this layer (layers may run concurrently).
+    let workspace = AttentionWorkspace()
     /// Codecs by format, made once.
     private var codecs: [StorageFormat: any VectorCodec] = [:]
 
@@ -128,6 +130,11 @@ struct HeadState {
         let src = keys ? windowKeys : windowValues
         let start = (from - windowStart) * dim
         return src[start..<(start + count * dim)].map { Float($0) }
+    }
+
+    /// Calls `body` with the window's fp16 rows (keys or values), `windowCount × dim`.
+    func withWindow<R>(keys: Bool, _ body: (UnsafePointer<Float16>) -> R) -> R {
+        (keys ? windowKeys : windowValues).withUnsafeBufferPointer { body($0.baseAddress ?? UnsafePointer(bitPattern: 2)!) }
     }
 
     /// The window's rows (keys or values) as fp32 into `dst` (`windowCount × dim` floats).

@@ -1,156 +1,415 @@
+extension KVCache {
+    /// Decode attention of one query token per q head over everything stored for `layer`:
+    /// `softmax(q·Kᵀ/√D)·V` per q head (`queries` and the result are `[queryHeads][headDim]`,
+    /// q head h reads KV head h / group). Records the probabilities when the policy uses them.
+    ///
+    /// Per KV head the keys are read once for all q heads of its GQA group, scored straight
+    /// from the packed pages (affine and code-map records decoded in registers, fp32/fp16 rows
+    /// as they are, other formats one 16-token tile at a time — never the whole cache), then
+    /// the values of the same tokens are summed with the exponentials (flash-decoding: each
+    /// work item keeps its running max and sum; items are merged with their log-sum-exp).
+    /// Work items are token ranges of KV heads spread over ``attentionPlan``'s threads.
+    public func attention(layer: Int, queries: [Float]) throws(CacheError) -> [Float] {
+        var output = [Float](repeating: 0, count: queries.count)
+        try queries.withUnsafeBufferPointer { q throws(CacheError) in
+            try output.withUnsafeMutableBufferPointer { o throws(CacheError) in
+                try attention(layer: layer, queries: q, into: o)
+            }
+        }
+        return output
+    }
+
+    /// ``attention(layer:queries:)`` into caller-owned memory: no allocation once the cache's
+    /// buffers have grown to the context (fp32 queries, `[queryHeads][headDim]`).
+    public func attention(layer: Int, queries: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws(CacheError) {
+        try runAttention(layer: layer, queries: queries, output: output, probabilities: nil)
+    }
+
+    /// fp16 queries.
+    public func attention(layer: Int, queries: UnsafeBufferPointer<Float16>, into output: UnsafeMutableBufferPointer<Float>) throws(CacheError) {
+        let q = queries.map(Float.init)
+        try q.withUnsafeBufferPointer { qb throws(CacheError) in try attention(layer: layer, queries: qb, into: output) }
+    }
+
+    /// ``attention(layer:queries:)`` that also returns this step's attention probabilities,
+    /// `[queryHeads][tokens]` (for quality measurements).
+    public func attentionWithProbabilities(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
+        let t = try state(layer).count
+        var output = [Float](repeating: 0, count: queries.count)
+        var probabilities = [Float](repeating: 0, count: configuration.queryHeads * t)
+        try queries.withUnsafeBufferPointer { q throws(CacheError) in
+            try output.withUnsafeMutableBufferPointer { o throws(CacheError) in
+                try probabilities.withUnsafeMutableBufferPointer { p throws(CacheError) in
+                    try runAttention(layer: layer, queries: q, output: o, probabilities: p)
+                }
+            }
+        }
+        return (output, probabilities)
+    }
+
+    private func runAttention(layer: Int, queries: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+                              probabilities callerProbabilities: UnsafeMutableBufferPointer<Float>?) throws(CacheError) {
+        let s = try state(layer)
+        let d = configuration.headDim, g = configuration.queryHeadsPerKVHead, kvHeads = configuration.kvHeads
+        guard queries.count == configuration.queryHeads * d, output.count == queries.count else {
+            throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(d) queries and output",
+                                 got: "\(queries.count) queries, \(output.count) outputs")
+        }
+        for x in queries where !x.isFinite { throw .nonFinite(layer: layer, token: 0) }
+        for i in 0..<output.count { output[i] = 0 }
+        let t = s.count
+        guard t > 0 else { return }
+        let policy = configuration.policy
+        let record = policy.usesAttention
+        let plan = attentionPlan
+        let ws = s.workspace
+
+        // The items: token ranges of whole pages per KV head (one item per head for heads whose
+        // key and value pages are not in the same token order).
+        ws.items.removeAll(keepingCapacity: true)
+        let chunk: Int
+        switch plan.split {
+        case .head: chunk = Int.max
+        case .tokens: chunk = plan.chunkTokens
+        case .both: chunk = kvHeads % plan.threads == 0 ? Int.max : plan.chunkTokens
+        }
+        var maxItemTokens = 0, maxPage = 0, blockRows = 16
+        for h in 0..<kvHeads {
+            let hs = s.heads[h]
+            let kp = hs.keys.pages, vp = hs.values.pages
+            for p in kp { maxPage = max(maxPage, p.count) }
+            for p in vp { maxPage = max(maxPage, p.count) }
+            for b in hs.keyBlocks { blockRows = max(blockRows, b.tokens) }
+            var aligned = hs.keyBlocks.isEmpty && kp.count == vp.count
+            if aligned {
+                for i in 0..<kp.count where kp[i].positions != vp[i].positions { aligned = false; break }
+            }
+            let headChunk = (plan.split == .both && h < kvHeads - kvHeads % plan.threads) ? Int.max : chunk
+            if !aligned {
+                ws.items.append(AttentionItem(head: h, firstPage: 0, endPage: kp.count, window: true, offset: 0, tokens: t, general: true))
+                maxItemTokens = max(maxItemTokens, t)
+                continue
+            }
+            var first = 0, offset = 0, n = 0
+            for i in 0..<kp.count {
+                n += kp[i].count
+                if n >= headChunk {
+                    ws.items.append(AttentionItem(head: h, firstPage: first, endPage: i + 1, window: false, offset: offset, tokens: n, general: false))
+                    maxItemTokens = max(maxItemTokens, n)
+                    first = i + 1
+                    offset += n
+                    n = 0
+                }
+            }
+            n += hs.windowCount
+            if n > 0 || first == kp.count {
+                ws.items.append(AttentionItem(head: h, firstPage: first, endPage: kp.count, window: true, offset: offset, tokens: n, general: false))
+                maxItemTokens = max(maxItemTokens, n)
+            }
+        }
+        let workers = plan.threads
+        let keepScores = record || callerProbabilities != nil
+        ws.prepare(workers: workers, dim: d, tileRows: blockRows, gatherFloats: g * max(maxPage, 1), itemFloats: g * max(maxItemTokens, 1))
+        let itemCount = ws.items.count
+
+        // Queries: rotated like the keys, scaled by 1/√D; q·mean for centered keys; the code
+        // maps' rotation applied once more for pages stored in a rotated domain.
+        let scale = 1 / Float(d).squareRoot()
+        let qs = ws.queries.reserve(kvHeads * g * d)
+        for h in 0..<kvHeads {
+            for j in 0..<g {
+                let src = queries.baseAddress! + (h * g + j) * d, dst = qs + (h * g + j) * d
+                var n2 = 0.0
+                for i in 0..<d { n2 += Double(src[i]) * Double(src[i]); dst[i] = src[i] }
+                s.heads[h].queryNorms.observe(n2 / Double(d))
+                rotation?.forward(dst)
+                for i in 0..<d { dst[i] *= scale }
+            }
+        }
+        let qm = ws.queryMean.reserve(kvHeads * g)
+        for h in 0..<kvHeads {
+            for j in 0..<g {
+                var acc: Float = 0
+                if let mean = s.heads[h].keyMean { for i in 0..<d { acc += qs[(h * g + j) * d + i] * mean[i] } }
+                qm[h * g + j] = acc
+            }
+        }
+        var codebookRotation: RandomizedHadamard?
+        outer: for h in 0..<kvHeads {
+            for p in s.heads[h].keys.pages {
+                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
+            }
+            for p in s.heads[h].values.pages {
+                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
+            }
+        }
+        let qcb = ws.codebookQueries.reserve(kvHeads * g * d)
+        if let codebookRotation {
+            for i in 0..<(kvHeads * g * d) { qcb[i] = qs[i] }
+            for r in 0..<(kvHeads * g) { codebookRotation.forward(qcb + r * d) }
+        }
+
+        let partial = ws.partial.reserve(itemCount * g * d)
+        let partialRotated = ws.partialRotated.reserve(itemCount * g * d)
+        let stats = ws.stats.reserve(itemCount * g * 2)
+        let scoresAll = keepScores ? ws.scores.reserve(kvHeads * g * t) : ws.scores.pointer
+        let byPosition = ws.byPosition.reserve(kvHeads * g * t)
+        let context = AttentionContext(
+            cache: self, state: s, kernels: attentionKernels, dim: d, g: g, tokens: t, sinks: policy.sinkTokens,
+            queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
+            partial: partial, partialRotated: partialRotated, stats: stats,
+            scores: keepScores ? scoresAll : nil, byPosition: byPosition)
+        let run: (Int, Int) -> Void = { worker, i in
+            context.process(ws.items[i], index: i, scratch: ws.scratch[worker], itemScores: ws.itemScores[worker].pointer,
+                            gathered: ws.gathered[worker].pointer)
+        }
+        if let pool = ws.pool(for: plan) { pool.run(items: itemCount, run) } else { for i in 0..<itemCount { run(0, i) } }
+
+        // Merge the items of each head by their log-sum-exp; undo the code maps' rotation.
+        let probs = callerProbabilities?.baseAddress ?? (record ? ws.probabilities.reserve(configuration.queryHeads * t) : nil)
+        var i = 0
+        while i < itemCount {
+            let h = ws.items[i].head
+            var end = i + 1
+            while end < itemCount && ws.items[end].head == h { end += 1 }
+            for j in 0..<g {
+                var m = -Float.infinity
+                for k in i..<end { m = max(m, stats[(k * g + j) * 2]) }
+                var total: Float = 0
+                for k in i..<end { total += stats[(k * g + j) * 2 + 1] * expf(stats[(k * g + j) * 2] - m) }
+                let out = output.baseAddress! + (h * g + j) * d
+                let outRot = partialRotated + (i * g + j) * d   // merged in place into the first item's slot
+                for k in i..<end {
+                    let f = expf(stats[(k * g + j) * 2] - m) / total
+                    let src = partial + (k * g + j) * d, srcRot = partialRotated + (k * g + j) * d
+                    for e in 0..<d { out[e] += f * src[e] }
+                    if codebookRotation != nil {
+                        if k == i { for e in 0..<d { outRot[e] = f * srcRot[e] } } else { for e in 0..<d { outRot[e] += f * srcRot[e] } }
+                    }
+                    if let probs, !ws.items[k].general {
+                        context.scatterProbabilities(ws.items[k], j: j, factor: f, into: probs + (h * g + j) * t)
+                    }
+                }
+                if let probs, ws.items[i].general {
+                    let src = byPosition + (h * g + j) * t, dst = probs + (h * g + j) * t
+                    for p in 0..<t { dst[p] = src[p] }
+                }
+                if let codebookRotation {
+                    codebookRotation.inverse(outRot)
+                    for e in 0..<d { out[e] += outRot[e] }
+                }
+            }
+            i = end
+        }
+        if record, let probs {
+            try recordAttention(layer: layer, probabilities: Array(UnsafeBufferPointer(start: probs, count: configuration.queryHeads * t)))
+        }
+    }
+}
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-extension KVCache {
-    /// Decode attention of one query token per q head over everything stored for `layer`:
-    /// `softmax(q·Kᵀ/√D)·V` per q head (`queries` and the result are `[queryHeads][headDim]`,
-    /// q head h reads KV head h / group). Records the probabilities when the policy uses them.
-    ///
-    /// Per KV head the keys are read once for all q heads of its GQA group and scored
-    /// directly over the packed pages (affine codes decoded in registers; other formats and
-    /// channel key blocks one page-sized tile at a time — never the whole cache); the softmax
-    /// is exact (max-subtracted, fp32 scores, fp64 sums); values are then read once and
-    /// accumulated for the whole group with the probabilities gathered by position.
-    public func attention(layer: Int, queries: [Float]) throws(CacheError) -> [Float] {
-        try attentionWithProbabilities(layer: layer, queries: queries).output
+/// Everything a work item reads, shared by the workers of one call (read-only, except the
+/// disjoint slices each item writes).
+struct AttentionContext: @unchecked Sendable {
+    let cache: KVCache
+    let state: LayerState
+    let kernels: AttentionKernels
+    let dim: Int
+    let g: Int
+    let tokens: Int
+    let sinks: Int
+    let queries: UnsafeMutablePointer<Float>
+    let codebookQueries: UnsafeMutablePointer<Float>
+    let codebookRotation: RandomizedHadamard?
+    let queryMean: UnsafeMutablePointer<Float>
+    let partial: UnsafeMutablePointer<Float>
+    let partialRotated: UnsafeMutablePointer<Float>
+    let stats: UnsafeMutablePointer<Float>
+    /// `[kvHeads][g][T]` in key order when probabilities are needed, else nil.
+    let scores: UnsafeMutablePointer<Float>?
+    let byPosition: UnsafeMutablePointer<Float>
+
+    /// Computes one item: its scores, local softmax statistics and partial outputs.
+    func process(_ item: AttentionItem, index: Int, scratch: AttentionScratch,
+                 itemScores: UnsafeMutablePointer<Float>, gathered: UnsafeMutablePointer<Float>) {
+        let h = item.head, d = dim
+        let hs = state.heads[h]
+        let q = queries + h * g * d, qcb = codebookQueries + h * g * d
+        let o = partial + index * g * d, oRot = partialRotated + index * g * d
+        for e in 0..<(g * d) { o[e] = 0; oRot[e] = 0 }
+        let st = stats + index * g * 2
+        // Where this item's scores go: [g][stride].
+        let (buf, stride): (UnsafeMutablePointer<Float>, Int) =
+            item.general ? (scores.map { $0 + h * g * tokens } ?? itemScores, tokens)
+                         : (scores.map { ($0 + h * g * tokens + item.offset, tokens) } ?? (itemScores, item.tokens))
+        let keyPages = hs.keys.pages
+        var off = 0
+        for p in item.firstPage..<item.endPage {
+            let page = keyPages[p]
+            scorePage(page, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch)
+            addQueryMean(h: h, positions: page.positions, out: buf + off, stride: stride)
+            off += page.count
+        }
+        if item.general {
+            for block in hs.keyBlocks {
+                let tile = scratch.tileRowsPointer
+                block.bytes.withUnsafeBytes { block.codec.decode($0.baseAddress!, into: tile) }
+                kernels.scoresF32(q, g, d, tile, d, block.tokens, buf + off, stride, scratch)
+                let qmh = queryMean + h * g
+                if hs.keyMean != nil, block.firstPosition >= sinks {
+                    for j in 0..<g { for i in 0..<block.tokens { buf[j * stride + off + i] += qmh[j] } }
+                }
+                off += block.tokens
+            }
+        }
+        let n = hs.windowCount
+        if item.window && n > 0 {
+            hs.withWindow(keys: true) { kernels.scoresF16(q, g, d, $0, d, n, buf + off, stride, scratch) }
+            off += n
+        }
+        // Local softmax statistics; exponentials in place.
+        for j in 0..<g {
+            let row = buf + j * stride
+            let m = kernels.maximum(row, off)
+            st[2 * j] = m
+            st[2 * j + 1] = kernels.expShifted(row, off, m)
+        }
+        if item.general {
+            accumulateGeneral(item, hs: hs, buf: buf, stride: stride, o: o, oRot: oRot, st: st, scratch: scratch, gathered: gathered)
+            return
+        }
+        let valuePages = hs.values.pages
+        off = 0
+        for p in item.firstPage..<item.endPage {
+            let page = valuePages[p]
+            accumulatePage(page, weights: buf + off, wStride: stride, o: o, oRot: oRot, scratch: scratch)
+            off += page.count
+        }
+        if item.window && n > 0 {
+            hs.withWindow(keys: false) { kernels.accumulateF16(buf + off, stride, g, d, $0, d, n, o, scratch) }
+        }
     }
 
-    /// ``attention(layer:queries:)`` that also returns this step's attention probabilities,
-    /// `[queryHeads][tokens]` (for quality measurements).
-    public func attentionWithProbabilities(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
-        let s = try state(layer)
-        let d = configuration.headDim, g = configuration.queryHeadsPerKVHead
-        guard queries.count == configuration.queryHeads * d else {
-            throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(d)", got: "\(queries.count) elements")
+    /// A head whose keys and values are in different orders: normalized weights by position,
+    /// then gathered per value page.
+    private func accumulateGeneral(_ item: AttentionItem, hs: HeadState, buf: UnsafeMutablePointer<Float>, stride: Int,
+                                   o: UnsafeMutablePointer<Float>, oRot: UnsafeMutablePointer<Float>, st: UnsafeMutablePointer<Float>,
+                                   scratch: AttentionScratch, gathered: UnsafeMutablePointer<Float>) {
+        let h = item.head, d = dim
+        let w = byPosition + h * g * tokens
+        for j in 0..<g {
+            let inv = 1 / st[2 * j + 1]
+            var off = 0
+            let row = buf + j * stride, dst = w + j * tokens
+            for page in hs.keys.pages {
+                for (i, p) in page.positions.enumerated() { dst[Int(p)] = row[off + i] * inv }
+                off += page.count
+            }
+            for block in hs.keyBlocks {
+                for i in 0..<block.tokens { dst[block.firstPosition + i] = row[off + i] * inv }
+                off += block.tokens
+            }
+            for i in 0..<hs.windowCount { dst[hs.windowStart + i] = row[off + i] * inv }
+            st[2 * j] = 0
+            st[2 * j + 1] = 1
         }
-        guard queries.allSatisfy({ $0.isFinite }) else { throw .nonFinite(layer: layer, token: 0) }
-        let t = s.count
-        var output = [Float](repeating: 0, count: queries.count)
-        var probabilities = [Float](repeating: 0, count: configuration.queryHeads * t)
-        guard t > 0 else { return (output, probabilities) }
-        let kernels = attentionKernels
-        let scale = 1 / Float(d).squareRoot()
-        let sinks = configuration.policy.sinkTokens
-        for h in 0..<configuration.kvHeads {
-            // The group's queries, rotated like the keys, scaled by 1/√D.
-            var q = Array(queries[(h * g * d)..<((h + 1) * g * d)])
+        for page in hs.values.pages {
+            let c = page.count
             for j in 0..<g {
-                var n2 = 0.0
-                for i in 0..<d { n2 += Double(q[j * d + i]) * Double(q[j * d + i]) }
-                s.heads[h].queryNorms.observe(n2 / Double(d))
-                if let rotation { q.withUnsafeMutableBufferPointer { rotation.forward($0.baseAddress! + j * d) } }
+                let src = w + j * tokens
+                for (i, p) in page.positions.enumerated() { gathered[j * c + i] = src[Int(p)] }
             }
-            for i in 0..<q.count { q[i] *= scale }
-            var scores = [Float](repeating: 0, count: g * t)
-            try scoreKeys(s, head: h, queries: q, heads: g, tokens: t, kernels: kernels, into: &scores)
-            // Centered keys: add q·mean back to the scores of stored tokens past the sinks.
-            if let mean = s.heads[h].keyMean {
-                for j in 0..<g {
-                    var qm: Float = 0
-                    for i in 0..<d { qm += q[j * d + i] * mean[i] }
-                    for p in sinks..<s.heads[h].windowStart { scores[j * t + p] += qm }
-                }
-            }
-            // Softmax per q head.
-            for j in 0..<g {
-                var m = -Float.infinity
-                for p in 0..<t where scores[j * t + p] > m { m = scores[j * t + p] }
-                var sum = 0.0
-                for p in 0..<t {
-                    let e = expf(scores[j * t + p] - m)
-                    scores[j * t + p] = e
-                    sum += Double(e)
-                }
-                let inv = Float(1 / sum)
-                for p in 0..<t { scores[j * t + p] *= inv }
-            }
-            for i in 0..<(g * t) { probabilities[h * g * t + i] = scores[i] }
-            var out = [Float](repeating: 0, count: g * d)
-            accumulateValues(s, head: h, weights: scores, heads: g, tokens: t, kernels: kernels, into: &out)
-            for i in 0..<(g * d) { output[h * g * d + i] = out[i] }
+            accumulatePage(page, weights: gathered, wStride: c, o: o, oRot: oRot, scratch: scratch)
         }
-        if configuration.policy.usesAttention {
-            try recordAttention(layer: layer, probabilities: probabilities)
+        let n = hs.windowCount
+        if n > 0 {
+            hs.withWindow(keys: false) { kernels.accumulateF16(w + hs.windowStart, tokens, g, d, $0, d, n, o, scratch) }
         }
-        return (output, probabilities)
     }
 
-    /// Scores of every token of head `h` into `scores[j·T + position]`.
-    private func scoreKeys(_ s: LayerState, head h: Int, queries q: [Float], heads g: Int, tokens t: Int,
-                           kernels: AttentionKernels, into scores: inout [Float]) throws(CacheError) {
-        let d = configuration.headDim
-        let pageTokens = configuration.pageTokens
-        var blockTokens = 0
-        if case .channel(let b) = configuration.policy.keyScheme { blockTokens = b }
-        let rows = max(pageTokens, blockTokens, s.heads[h].windowCount)
-        var tmp = [Float](repeating: 0, count: g * rows)
-        var tile = [Float](repeating: 0, count: d * rows)
-        q.withUnsafeBufferPointer { qb in
-            tmp.withUnsafeMutableBufferPointer { tb in
-                tile.withUnsafeMutableBufferPointer { tl in
-                    for page in s.heads[h].keys.pages where page.count > 0 {
-                        if let affine = page.codec as? AffineCodec {
-                            kernels.scores(qb.baseAddress!, g, page.bytes, page.count, affine.layout, tb.baseAddress!, page.count)
-                        } else {
-                            page.codec.decode(page.bytes, count: page.count, into: tl.baseAddress!)
-                            kernels.scoresF32(qb.baseAddress!, g, d, tl.baseAddress!, page.count, tb.baseAddress!, page.count)
-                        }
-                        for j in 0..<g {
-                            for (i, p) in page.positions.enumerated() { scores[j * t + Int(p)] = tb[j * page.count + i] }
-                        }
-                    }
-                    for block in s.heads[h].keyBlocks {
-                        block.bytes.withUnsafeBytes { block.codec.decode($0.baseAddress!, into: tl.baseAddress!) }
-                        kernels.scoresF32(qb.baseAddress!, g, d, tl.baseAddress!, block.tokens, tb.baseAddress!, block.tokens)
-                        for j in 0..<g {
-                            for i in 0..<block.tokens { scores[j * t + block.firstPosition + i] = tb[j * block.tokens + i] }
-                        }
-                    }
-                    let n = s.heads[h].windowCount
-                    if n > 0 {
-                        s.heads[h].windowTile(keys: true, into: tl.baseAddress!)
-                        kernels.scoresF32(qb.baseAddress!, g, d, tl.baseAddress!, n, tb.baseAddress!, n)
-                        let start = s.heads[h].windowStart
-                        for j in 0..<g { for i in 0..<n { scores[j * t + start + i] = tb[j * n + i] } }
-                    }
-                }
+    private func scorePage(_ page: TokenPages.Page, q: UnsafePointer<Float>, qcb: UnsafePointer<Float>,
+                           out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch) {
+        let d = dim, n = page.count
+        switch page.kind {
+        case .affine(let layout):
+            kernels.scores(q, g, page.bytes, n, layout, out, stride, scratch)
+        case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
+            c.levels.withUnsafeBufferPointer { lv in
+                kernels.codebookScores(c.hadamard == nil ? q : qcb, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
+            }
+        case .f32:
+            kernels.scoresF32(q, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, out, stride, scratch)
+        case .f16:
+            kernels.scoresF16(q, g, d, page.bytes.assumingMemoryBound(to: Float16.self), d, n, out, stride, scratch)
+        default:
+            let tile = scratch.tileRowsPointer, bpv = page.codec.bytesPerVector
+            var k = 0
+            while k < n {
+                let m = min(scratch.tileRows, n - k)
+                page.codec.decode(page.bytes + k * bpv, count: m, into: tile)
+                kernels.scoresF32(q, g, d, tile, d, m, out + k, stride, scratch)
+                k += m
             }
         }
     }
 
-    /// `out[j·D + i] = Σ_p w[j·T + p]·v_p[i]` over every value of head `h`.
-    private func accumulateValues(_ s: LayerState, head h: Int, weights w: [Float], heads g: Int, tokens t: Int,
-                                  kernels: AttentionKernels, into out: inout [Float]) {
-        let d = configuration.headDim
-        let pageTokens = configuration.pageTokens
-        var gathered = [Float](repeating: 0, count: g * max(pageTokens, s.heads[h].windowCount))
-        var tile = [Float](repeating: 0, count: d * max(pageTokens, s.heads[h].windowCount))
-        out.withUnsafeMutableBufferPointer { ob in
-            gathered.withUnsafeMutableBufferPointer { gb in
-                tile.withUnsafeMutableBufferPointer { tl in
-                    for page in s.heads[h].values.pages where page.count > 0 {
-                        for j in 0..<g {
-                            for (i, p) in page.positions.enumerated() { gb[j * page.count + i] = w[j * t + Int(p)] }
-                        }
-                        if let affine = page.codec as? AffineCodec {
-                            kernels.accumulate(gb.baseAddress!, page.count, g, page.bytes, page.count, affine.layout, ob.baseAddress!)
-                        } else {
-                            page.codec.decode(page.bytes, count: page.count, into: tl.baseAddress!)
-                            kernels.accumulateF32(gb.baseAddress!, page.count, g, d, tl.baseAddress!, page.count, ob.baseAddress!)
-                        }
-                    }
-                    let n = s.heads[h].windowCount
-                    if n > 0 {
-                        let start = s.heads[h].windowStart
-                        for j in 0..<g { for i in 0..<n { gb[j * n + i] = w[j * t + start + i] } }
-                        s.heads[h].windowTile(keys: false, into: tl.baseAddress!)
-                        kernels.accumulateF32(gb.baseAddress!, n, g, d, tl.baseAddress!, n, ob.baseAddress!)
-                    }
-                }
+    private func accumulatePage(_ page: TokenPages.Page, weights w: UnsafePointer<Float>, wStride: Int,
+                                o: UnsafeMutablePointer<Float>, oRot: UnsafeMutablePointer<Float>, scratch: AttentionScratch) {
+        let d = dim, n = page.count
+        switch page.kind {
+        case .affine(let layout):
+            kernels.accumulate(w, wStride, g, page.bytes, n, layout, o, scratch)
+        case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
+            c.levels.withUnsafeBufferPointer { lv in
+                kernels.codebookAccumulate(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, c.hadamard == nil ? o : oRot, scratch)
             }
+        case .f32:
+            kernels.accumulateF32(w, wStride, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, o, scratch)
+        case .f16:
+            kernels.accumulateF16(w, wStride, g, d, page.bytes.assumingMemoryBound(to: Float16.self), d, n, o, scratch)
+        default:
+            // Decoded a tile at a time, then summed as fp32 rows (the tile's rows are overwritten
+            // only after they were summed).
+            let tile = scratch.tileRowsPointer, bpv = page.codec.bytesPerVector
+            var k = 0
+            while k < n {
+                let m = min(scratch.tileRows, n - k)
+                page.codec.decode(page.bytes + k * bpv, count: m, into: tile)
+                kernels.accumulateF32(w + k, wStride, g, d, tile, d, m, o, scratch)
+                k += m
+            }
+        }
+    }
+
+    /// Centered keys: adds q·mean back to the scores of stored tokens past the sinks.
+    private func addQueryMean(h: Int, positions: [Int32], out: UnsafeMutablePointer<Float>, stride: Int) {
+        guard state.heads[h].keyMean != nil else { return }
+        for j in 0..<g {
+            let v = queryMean[h * g + j]
+            for (i, p) in positions.enumerated() where Int(p) >= sinks { out[j * stride + i] += v }
+        }
+    }
+
+    /// Writes the probabilities of an aligned item's tokens (exponentials × factor, where
+    /// factor = e^(m − M)/L) by position.
+    func scatterProbabilities(_ item: AttentionItem, j: Int, factor: Float, into dst: UnsafeMutablePointer<Float>) {
+        guard let scores else { return }
+        let h = item.head
+        let hs = state.heads[h]
+        let row = scores + (h * g + j) * tokens + item.offset
+        var off = 0
+        let pages = hs.keys.pages
+        for p in item.firstPage..<item.endPage {
+            for (i, pos) in pages[p].positions.enumerated() { dst[Int(pos)] = row[off + i] * factor }
+            off += pages[p].count
+        }
+        if item.window {
+            for i in 0..<hs.windowCount { dst[hs.windowStart + i] = row[off + i] * factor }
         }
     }
 }

@@ -11,10 +11,13 @@ struct TokenPages {
         let bytes: UnsafeMutableRawPointer
         /// Absolute position of each record.
         var positions: [Int32]
+        /// How attention reads this page, decided once from the codec.
+        let kind: PageKind
 
         init(format: StorageFormat, codec: any VectorCodec, capacity: Int) {
             self.format = format
             self.codec = codec
+            self.kind = PageKind(codec)
             self.capacity = capacity
             self.bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, capacity * codec.bytesPerVector), alignment: 64)
             self.positions = []
@@ -25,6 +28,28 @@ struct TokenPages {
 
         var count: Int { positions.count }
         func record(_ slot: Int) -> UnsafeMutableRawPointer { bytes + slot * codec.bytesPerVector }
+    }
+
+    /// How the attention kernels read a page's records.
+    enum PageKind {
+        /// Affine records, decoded in registers.
+        case affine(PackedLayout)
+        /// Code-map records, decoded in registers; `rotated` when stored in a rotated domain.
+        case codebook(RotatedCodebookCodec)
+        /// fp32 rows.
+        case f32
+        /// fp16 rows.
+        case f16
+        /// Anything else: decoded by the codec a tile at a time.
+        case decoded
+
+        init(_ codec: any VectorCodec) {
+            if let a = codec as? AffineCodec { self = .affine(a.layout) }
+            else if let c = codec as? RotatedCodebookCodec { self = .codebook(c) }
+            else if codec is Float32Codec { self = .f32 }
+            else if codec is Float16Codec { self = .f16 }
+            else { self = .decoded }
+        }
     }
 
     let pageTokens: Int

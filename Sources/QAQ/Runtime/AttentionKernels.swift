@@ -1,26 +1,43 @@
 import QAQKernelsBase
+import QAQLayout
 #if arch(x86_64)
 import QAQKernelsV3
 import QAQKernelsV4
 #endif
 
 /// The decode-attention kernels of one ISA level: scores of a GQA group of queries and
-/// weighted sums of values, over packed affine records or fp32 tiles.
+/// weighted sums of values over packed affine records, code-map records, fp32 or fp16 rows,
+/// and the softmax pieces. Every kernel takes the caller's ``AttentionScratch`` and never
+/// allocates.
 public struct AttentionKernels: Sendable {
-    public typealias Scores = @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, Int) -> Void
-    public typealias Accumulate = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>) -> Void
-    public typealias ScoresF32 = @Sendable (UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void
-    public typealias AccumulateF32 = @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void
+    /// (queries [heads][D], heads, records, count, layout, out [heads][outStride], outStride, scratch).
+    public typealias Scores = @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Void
+    /// (weights [heads][wStride], wStride, heads, records, count, layout, out [heads][D], scratch).
+    public typealias Accumulate = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, AttentionScratch) -> Void
+    /// (queries, heads, records, count, layout, levels, out, outStride, scratch).
+    public typealias CodebookScores = @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Void
+    /// (weights, wStride, heads, records, count, layout, levels, out, scratch).
+    public typealias CodebookAccumulate = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, AttentionScratch) -> Void
+    /// (queries, heads, D, rows, rowStride, count, out, outStride, scratch).
+    public typealias ScoresRows<E> = @Sendable (UnsafePointer<Float>, Int, Int, UnsafePointer<E>, Int, Int, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Void
+    /// (weights, wStride, heads, D, rows, rowStride, count, out, scratch).
+    public typealias AccumulateRows<E> = @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<E>, Int, Int, UnsafeMutablePointer<Float>, AttentionScratch) -> Void
 
     public let isa: ISALevel
-    /// (queries [heads][D], heads, records, count, layout, out [heads][outStride], outStride).
     public let scores: Scores
-    /// (weights [heads][wStride], wStride, heads, records, count, layout, out [heads][D]).
     public let accumulate: Accumulate
-    /// (queries, heads, D, rows [count][D], count, out, outStride).
-    public let scoresF32: ScoresF32
-    /// (weights, wStride, heads, D, rows, count, out).
-    public let accumulateF32: AccumulateF32
+    public let codebookScores: CodebookScores
+    public let codebookAccumulate: CodebookAccumulate
+    public let scoresF32: ScoresRows<Float>
+    public let accumulateF32: AccumulateRows<Float>
+    public let scoresF16: ScoresRows<Float16>
+    public let accumulateF16: AccumulateRows<Float16>
+    /// (values, count) → the largest.
+    public let maximum: @Sendable (UnsafePointer<Float>, Int) -> Float
+    /// (values, count, shift) → Σ e^(x − shift), the exponentials written in place.
+    public let expShifted: @Sendable (UnsafeMutablePointer<Float>, Int, Float) -> Float
+    /// (values, count, factor): in-place multiply.
+    public let scale: @Sendable (UnsafeMutablePointer<Float>, Int, Float) -> Void
 
     public static func forLevel(_ isa: ISALevel) -> AttentionKernels {
         switch isa {
@@ -28,33 +45,46 @@ public struct AttentionKernels: Sendable {
         case .v4:
             return AttentionKernels(
                 isa: .v4,
-                scores: { QAQKernelsV4.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6) },
-                accumulate: { QAQKernelsV4.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6) },
-                scoresF32: { QAQKernelsV4.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, count: $4, out: $5, outStride: $6) },
-                accumulateF32: { QAQKernelsV4.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, count: $5, out: $6) })
+                scores: { QAQKernelsV4.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
+                accumulate: { QAQKernelsV4.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                codebookScores: { QAQKernelsV4.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                codebookAccumulate: { QAQKernelsV4.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                scoresF32: { QAQKernelsV4.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF32: { QAQKernelsV4.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                scoresF16: { QAQKernelsV4.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF16: { QAQKernelsV4.Kernels.accumulateHeadsF16(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                maximum: { QAQKernelsV4.Kernels.maximum($0, count: $1) },
+                expShifted: { QAQKernelsV4.Kernels.expShifted($0, count: $1, shift: $2) },
+                scale: { QAQKernelsV4.Kernels.scale($0, count: $1, by: $2) })
         case .v3:
             return AttentionKernels(
                 isa: .v3,
-                scores: { QAQKernelsV3.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6) },
-                accumulate: { QAQKernelsV3.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6) },
-                scoresF32: { QAQKernelsV3.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, count: $4, out: $5, outStride: $6) },
-                accumulateF32: { QAQKernelsV3.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, count: $5, out: $6) })
+                scores: { QAQKernelsV3.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
+                accumulate: { QAQKernelsV3.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                codebookScores: { QAQKernelsV3.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                codebookAccumulate: { QAQKernelsV3.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                scoresF32: { QAQKernelsV3.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF32: { QAQKernelsV3.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                scoresF16: { QAQKernelsV3.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF16: { QAQKernelsV3.Kernels.accumulateHeadsF16(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                maximum: { QAQKernelsV3.Kernels.maximum($0, count: $1) },
+                expShifted: { QAQKernelsV3.Kernels.expShifted($0, count: $1, shift: $2) },
+                scale: { QAQKernelsV3.Kernels.scale($0, count: $1, by: $2) })
         #endif
         default:
             return AttentionKernels(
                 isa: .base,
-                scores: { QAQKernelsBase.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6) },
-                accumulate: { QAQKernelsBase.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6) },
-                scoresF32: { QAQKernelsBase.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, count: $4, out: $5, outStride: $6) },
-                accumulateF32: { QAQKernelsBase.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, count: $5, out: $6) })
+                scores: { QAQKernelsBase.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
+                accumulate: { QAQKernelsBase.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                codebookScores: { QAQKernelsBase.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                codebookAccumulate: { QAQKernelsBase.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                scoresF32: { QAQKernelsBase.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF32: { QAQKernelsBase.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                scoresF16: { QAQKernelsBase.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
+                accumulateF16: { QAQKernelsBase.Kernels.accumulateHeadsF16(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
+                maximum: { QAQKernelsBase.Kernels.maximum($0, count: $1) },
+                expShifted: { QAQKernelsBase.Kernels.expShifted($0, count: $1, shift: $2) },
+                scale: { QAQKernelsBase.Kernels.scale($0, count: $1, by: $2) })
         }
     }
-
-    /// The scalar references (affine paths; the fp32 paths are the base kernels).
-    public static let reference = AttentionKernels(
-        isa: .base,
-        scores: { QAQKernelsBase.Reference.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6) },
-        accumulate: { QAQKernelsBase.Reference.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6) },
-        scoresF32: { QAQKernelsBase.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, count: $4, out: $5, outStride: $6) },
-        accumulateF32: { QAQKernelsBase.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, count: $5, out: $6) })
 }

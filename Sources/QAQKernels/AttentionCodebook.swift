@@ -1,0 +1,140 @@
+import QAQLayout
+
+// Decode-attention kernels over code-map records (CodebookLayout): the keys scored and the
+// values summed straight from the codes, each decoded in registers as
+// `levels[c] · scale` — the magnitude by the blend tree of CodebookDequantize.swift over the
+// unscaled table (broadcast once per call), the sign XORed in, then one multiply by the
+// group's scale. The skeleton (tiles, reductions) is shared with the affine kernels.
+
+/// The h unscaled magnitudes of a symmetric table, broadcast.
+@inline(__always)
+func unscaledMagnitudes(_ levels: UnsafePointer<Float>, _ h: Int)
+    -> (F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16) {
+    scaledMagnitudes(levels, h, 1)
+}
+
+typealias Magnitudes = (F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16)
+
+/// The next slot of a code-map record with h magnitudes: x̂ = levels[c]·scale (state in the
+/// kernel's variables, see `affineNext`).
+@inline(__always)
+func codebookNext(
+    _ record: UnsafeRawPointer, _ layout: CodebookLayout, _ h: Int, _ mags: Magnitudes,
+    _ lanes: inout U32x16, _ leftInWord: inout Int, _ slot: inout Int, _ group: inout Int, _ leftInGroup: inout Int,
+    _ scale: inout F32x16
+) -> F32x16 {
+    let bits0 = layout.slots.bits0
+    if leftInWord == 0 {
+        let e = layout.slots.stream0[slot]
+        lanes = loadLaneWord(record, e)
+        leftInWord = SlotTable.width(e) / bits0
+    }
+    var c = lanes & U32x16(repeating: (1 << UInt32(bits0)) - 1)
+    if layout.slots.bits1 != 0 {
+        let e1 = layout.slots.stream1[slot]
+        c |= ((loadLaneWord(record, e1) &>> U32x16(repeating: SlotTable.bitOffset(e1))) & U32x16(repeating: 1)) &<< U32x16(repeating: 2)
+    }
+    lanes &>>= U32x16(repeating: UInt32(bits0))
+    leftInWord -= 1
+    if leftInGroup == 0 {
+        group += 1
+        leftInGroup = layout.groupSize / 16
+        scale = F32x16(repeating: loadCodebookScale(record, layout, group))
+    }
+    leftInGroup -= 1
+    slot += 1
+    let neg = U32x16() &- ((c &>> U32x16(repeating: UInt32(layout.bits - 1))) ^ U32x16(repeating: 1))
+    let m = selectMagnitude((c ^ neg) & U32x16(repeating: UInt32(h - 1)), h, mags)
+    let x = unsafeBitCast(unsafeBitCast(m, to: U32x16.self) ^ (neg & U32x16(repeating: 0x8000_0000)), to: F32x16.self)
+    return x * scale
+}
+
+extension Kernels {
+    /// Scores of `heads` queries against `count` consecutive code-map records:
+    /// `out[h·outStride + t] = Σᵢ q[h·D + i]·levels[cₜᵢ]·scale`. `levels` is the symmetric
+    /// table of 2^b entries the records were quantized with.
+    public static func codebookScores(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
+    ) {
+        switch layout.bits {
+        case 1: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 1)
+        case 2: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 2)
+        case 3: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 4)
+        default: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 8)
+        }
+    }
+
+    /// `out[h·D + i] += Σₜ w[h·wStride + t]·levels[cₜᵢ]·scale` over code-map records.
+    public static func codebookAccumulateHeads(
+        weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
+    ) {
+        switch layout.bits {
+        case 1: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 1)
+        case 2: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 2)
+        case 3: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 4)
+        default: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 8)
+        }
+    }
+}
+
+@inline(__always)
+func codebookScoresH(
+    _ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch, _ h: Int
+) {
+    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h)
+    var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
+    scoresAllHeads(q, heads, dim: layout.dim, count: count, out, outStride, parts: scratch.parts, corrections: false,
+                   start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
+                   next: { codebookNext(record, layout, h, mags, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) },
+                   correction: { _, _ in 0 })
+}
+
+@inline(__always)
+func codebookAccumulateH(
+    _ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ scratch: AttentionScratch, _ h: Int
+) {
+    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h)
+    var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
+    accumulateAllHeads(w, wStride, heads, dim: layout.dim, count: count, out, tile: scratch.tile,
+                       start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
+                       next: { codebookNext(record, layout, h, mags, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) })
+}
+
+extension Reference {
+    /// Scalar reference of ``Kernels/codebookScores(queries:heads:_:count:layout:levels:out:outStride:scratch:)`` (fp64 sums).
+    public static func codebookScores(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        for t in 0..<count {
+            for h in 0..<heads {
+                var acc = 0.0
+                for i in 0..<layout.dim {
+                    acc += Double(q[h * layout.dim + i]) * Double(codebookValue(src + t * layout.recordBytes, layout, levels: levels, element: i))
+                }
+                out[h * outStride + t] = Float(acc)
+            }
+        }
+    }
+
+    /// Scalar reference of ``Kernels/codebookAccumulateHeads(weights:wStride:heads:_:count:layout:levels:out:scratch:)``.
+    public static func codebookAccumulateHeads(
+        weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
+        for h in 0..<heads {
+            for i in 0..<layout.dim {
+                var acc = Double(out[h * layout.dim + i])
+                for t in 0..<count {
+                    acc += Double(w[h * wStride + t]) * Double(codebookValue(src + t * layout.recordBytes, layout, levels: levels, element: i))
+                }
+                out[h * layout.dim + i] = Float(acc)
+            }
+        }
+    }
+}
