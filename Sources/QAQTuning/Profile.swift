@@ -99,14 +99,21 @@ public struct KernelVariant: Sendable, Codable, Hashable {
     public var pageTokens: Int
     /// Quantization group size (elements).
     public var groupSize: Int
-    /// Tokens per tile (unroll).
+    /// Elements per SIMD step of the kernels (the ISA's float lanes). Descriptive, not a knob:
+    /// the attention kernels' token tile is fixed, so the planner never varies it.
     public var tile: Int
     public var threads: Int
     public var split: Split
     public var pinning: Pinning
+    /// Tokens per work item when splitting by tokens (`tokens`, `both`); rounded up to whole
+    /// pages by the cache. Schema 2; a schema-1 profile reads as ``defaultChunkTokens``.
+    public var chunkTokens: Int
+
+    /// `AttentionPlan`'s default chunk, and what schema-1 variants mean.
+    public static let defaultChunkTokens = 1024
 
     public init(isa: ISALevel, layout: String, pageTokens: Int, groupSize: Int, tile: Int, threads: Int,
-                split: Split, pinning: Pinning) {
+                split: Split, pinning: Pinning, chunkTokens: Int = KernelVariant.defaultChunkTokens) {
         self.isa = isa
         self.layout = layout
         self.pageTokens = pageTokens
@@ -115,21 +122,85 @@ public struct KernelVariant: Sendable, Codable, Hashable {
         self.threads = threads
         self.split = split
         self.pinning = pinning
+        self.chunkTokens = chunkTokens
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case isa, layout, pageTokens, groupSize, tile, threads, split, pinning, chunkTokens
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        isa = try c.decode(ISALevel.self, forKey: .isa)
+        layout = try c.decode(String.self, forKey: .layout)
+        pageTokens = try c.decode(Int.self, forKey: .pageTokens)
+        groupSize = try c.decode(Int.self, forKey: .groupSize)
+        tile = try c.decode(Int.self, forKey: .tile)
+        threads = try c.decode(Int.self, forKey: .threads)
+        split = try c.decode(Split.self, forKey: .split)
+        pinning = try c.decode(Pinning.self, forKey: .pinning)
+        chunkTokens = try c.decodeIfPresent(Int.self, forKey: .chunkTokens) ?? KernelVariant.defaultChunkTokens
+    }
+
+    /// A short human name: `v4 p256 G32 2t both/1024 cores`.
+    public var shortDescription: String {
+        var s = "\(isa.rawValue) p\(pageTokens) G\(groupSize) \(threads)t"
+        if threads > 1 {
+            s += " \(split.rawValue)"
+            if split != .head { s += "/\(chunkTokens)" }
+            s += " \(pinning.rawValue)"
+        }
+        return s
     }
 }
 
 /// A variant with its measured speed (absent for `estimate` profiles: nothing was timed).
 public struct MeasuredVariant: Sendable, Codable, Equatable {
     public var variant: KernelVariant
-    /// Nanoseconds per token·KV-head (all q heads of the GQA group included).
+    /// Nanoseconds per token·KV-head (all q heads of the GQA group included): the median of
+    /// the clean samples.
     public var nsPerTokenKVHead: Double?
-    /// Cache bytes read per second, GB/s.
+    /// Cache bytes read per second at that median, GB/s.
     public var gbps: Double?
+    /// The fastest sample, ns per token·KV-head (schema 2).
+    public var minNsPerTokenKVHead: Double?
+    /// Timed samples kept (schema 2).
+    public var samples: Int?
+    /// Samples the foreign-CPU guard rejected and re-took (schema 2).
+    public var rejectedSamples: Int?
+    /// True when other processes used a significant share of the CPUs this variant needs
+    /// during the measurement even after re-measuring: the figure is less trustworthy (schema 2).
+    public var noisy: Bool?
+    /// Share of the variant's CPUs that other processes took during the measurement, 0…1
+    /// (schema 2).
+    public var foreignShare: Double?
 
-    public init(variant: KernelVariant, nsPerTokenKVHead: Double? = nil, gbps: Double? = nil) {
+    public init(variant: KernelVariant, nsPerTokenKVHead: Double? = nil, gbps: Double? = nil,
+                minNsPerTokenKVHead: Double? = nil, samples: Int? = nil, rejectedSamples: Int? = nil,
+                noisy: Bool? = nil, foreignShare: Double? = nil) {
         self.variant = variant
         self.nsPerTokenKVHead = nsPerTokenKVHead
         self.gbps = gbps
+        self.minNsPerTokenKVHead = minNsPerTokenKVHead
+        self.samples = samples
+        self.rejectedSamples = rejectedSamples
+        self.noisy = noisy
+        self.foreignShare = foreignShare
+    }
+}
+
+/// The attention error of one group size on the synthetic generator, and whether the quality
+/// budget admitted it (schema 2).
+public struct GroupQuality: Sendable, Codable, Equatable {
+    public var groupSize: Int
+    /// Mean relative attention-output error (``QAQ/QualityBench``), 4-bit keys and values.
+    public var attentionRelError: Double
+    public var admitted: Bool
+
+    public init(groupSize: Int, attentionRelError: Double, admitted: Bool) {
+        self.groupSize = groupSize
+        self.attentionRelError = attentionRelError
+        self.admitted = admitted
     }
 }
 
@@ -138,18 +209,32 @@ public struct PlanRecord: Sendable, Codable, Equatable {
     public var problem: Problem
     public var chosen: MeasuredVariant
     public var runnersUp: [MeasuredVariant]
+    /// The estimate-level default for this problem, timed the same way (schema 2; absent in
+    /// `estimate` profiles).
+    public var estimateDefault: MeasuredVariant?
+    /// Estimate default's median ÷ the chosen variant's median (schema 2).
+    public var speedup: Double?
+    /// Group sizes considered and their attention error (schema 2).
+    public var quality: [GroupQuality]?
 
-    public init(problem: Problem, chosen: MeasuredVariant, runnersUp: [MeasuredVariant] = []) {
+    public init(problem: Problem, chosen: MeasuredVariant, runnersUp: [MeasuredVariant] = [],
+                estimateDefault: MeasuredVariant? = nil, speedup: Double? = nil, quality: [GroupQuality]? = nil) {
         self.problem = problem
         self.chosen = chosen
         self.runnersUp = runnersUp
+        self.estimateDefault = estimateDefault
+        self.speedup = speedup
+        self.quality = quality
     }
 }
 
 /// A per-host profile ("wisdom"): plain data, saved as `profiles/<host.id>.json`.
 public struct Profile: Sendable, Codable, Equatable {
-    /// The schema this library writes and reads.
-    public static let currentSchemaVersion = 1
+    /// The schema this library writes; it reads every version from 1 up to it.
+    /// Version 2 added `variant.chunkTokens`, the measurement fields of ``MeasuredVariant``,
+    /// `plans[].estimateDefault`, `speedup`, `quality` and the profile's `qualityBudget`,
+    /// `measureSeconds`; a version-1 file reads with those absent (`chunkTokens` = 1024).
+    public static let currentSchemaVersion = 2
 
     public var schemaVersion: Int
     /// ``QAQ/version`` of the library that wrote it.
@@ -161,10 +246,17 @@ public struct Profile: Sendable, Codable, Equatable {
     /// Measured read roofs per memory level and thread count (may be empty).
     public var roofs: [RoofRecord]
     public var plans: [PlanRecord]
+    /// Largest mean relative attention error a group size may have (schema 2; timed efforts).
+    public var qualityBudget: Double?
+    /// Wall seconds the planner took (schema 2; timed efforts).
+    public var measureSeconds: Double?
 
     public init(schemaVersion: Int = Profile.currentSchemaVersion, libraryVersion: String = QAQ.version,
                 createdAt: String = isoTimestamp(), effort: Effort, host: HostFingerprint,
-                roofs: [RoofRecord] = [], plans: [PlanRecord] = []) {
+                roofs: [RoofRecord] = [], plans: [PlanRecord] = [], qualityBudget: Double? = nil,
+                measureSeconds: Double? = nil) {
+        self.qualityBudget = qualityBudget
+        self.measureSeconds = measureSeconds
         self.schemaVersion = schemaVersion
         self.libraryVersion = libraryVersion
         self.createdAt = createdAt

@@ -67,7 +67,7 @@ public enum ProfileError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notJSON(let p, let l, let c, let r):
             return "\(p):\(l):\(c): not valid JSON: \(r)"
         case .unsupportedSchema(let p, let f, let s, let l):
-            return "\(at(p, l)): schemaVersion \(f) is not supported by QAQ \(QAQ.version) (it reads schema \(s)); re-run qaqtune or update QAQ"
+            return "\(at(p, l)): schemaVersion \(f) is not supported by QAQ \(QAQ.version) (it reads schemas 1…\(s)); re-run qaqtune or update QAQ"
         case .missingField(let p, let f, let l):
             return "\(at(p, l)): missing field \(f)"
         case .wrongType(let p, let f, let e, let found, let l):
@@ -216,8 +216,10 @@ extension Profile {
                   "must be a finite number \(strictlyPositive ? ">" : "≥") 0, is \(v)")
         }
 
-        check(schemaVersion == Profile.currentSchemaVersion, [.key("schemaVersion")],
-              "\(schemaVersion) is not the supported schema \(Profile.currentSchemaVersion)")
+        check((1...Profile.currentSchemaVersion).contains(schemaVersion), [.key("schemaVersion")],
+              "\(schemaVersion) is not a supported schema (1…\(Profile.currentSchemaVersion))")
+        if let b = qualityBudget { check(b.isFinite && b > 0, [.key("qualityBudget")], "must be a finite number > 0, is \(b)") }
+        if let s = measureSeconds { check(s.isFinite && s >= 0, [.key("measureSeconds")], "must be a finite number ≥ 0, is \(s)") }
         check(!libraryVersion.isEmpty, [.key("libraryVersion")], "must not be empty")
         check(isISO8601(createdAt), [.key("createdAt")], "\"\(createdAt)\" is not an ISO-8601 date-time (e.g. 2025-06-01T12:00:00Z)")
 
@@ -264,6 +266,13 @@ extension Profile {
             seen[plan.problem] = i
             let candidates = [(p + [.key("chosen")], plan.chosen)]
                 + plan.runnersUp.enumerated().map { (p + [.key("runnersUp"), .index($0.offset)], $0.element) }
+                + (plan.estimateDefault.map { [(p + [.key("estimateDefault")], $0)] } ?? [])
+            if let s = plan.speedup { rate(s, p + [.key("speedup")], strictlyPositive: true) }
+            for (j, q) in (plan.quality ?? []).enumerated() {
+                let qp = p + [.key("quality"), .index(j)]
+                within(q.groupSize, Profile.limits.headDim, qp + [.key("groupSize")])
+                rate(q.attentionRelError, qp + [.key("attentionRelError")])
+            }
             for (mp, m) in candidates {
                 let v = mp + [.key("variant")]
                 check(!m.variant.layout.isEmpty, v + [.key("layout")], "must not be empty")
@@ -273,8 +282,13 @@ extension Profile {
                 within(m.variant.threads, Profile.limits.threads, v + [.key("threads")])
                 check(m.variant.threads <= plan.problem.threads, v + [.key("threads")],
                       "\(m.variant.threads) exceeds the \(plan.problem.threads) thread(s) the problem allows")
+                within(m.variant.chunkTokens, Profile.limits.tokens, v + [.key("chunkTokens")])
                 rate(m.nsPerTokenKVHead, mp + [.key("nsPerTokenKVHead")], strictlyPositive: true)
                 rate(m.gbps, mp + [.key("gbps")])
+                rate(m.minNsPerTokenKVHead, mp + [.key("minNsPerTokenKVHead")], strictlyPositive: true)
+                if let n = m.samples { nonNegative(n, mp + [.key("samples")]) }
+                if let n = m.rejectedSamples { nonNegative(n, mp + [.key("rejectedSamples")]) }
+                if let f = m.foreignShare { check(f.isFinite && f >= 0 && f <= 1, mp + [.key("foreignShare")], "must be within 0…1, is \(f)") }
             }
         }
         return issue

@@ -152,8 +152,8 @@ struct ProfileTests {
             ("\"tile\" : 11", "\"tile\" : true", "plans[0].runnersUp[0].variant.tile", "an integer"),
             ("\"gbps\" : 41.5", "\"gbps\" : \"fast\"", "plans[0].chosen.gbps", "a number"),
             ("\"effort\" : \"measure\"", "\"effort\" : 3", "effort", "a string"),
-            ("\"schemaVersion\" : 1", "\"schemaVersion\" : \"1\"", "schemaVersion", "an integer"),
-            ("\"schemaVersion\" : 1", "\"schemaVersion\" : 1.0", "schemaVersion", "an integer"),
+            ("\"schemaVersion\" : 2", "\"schemaVersion\" : \"2\"", "schemaVersion", "an integer"),
+            ("\"schemaVersion\" : 2", "\"schemaVersion\" : 2.0", "schemaVersion", "an integer"),
             ("\"cores\" : 2", "\"cores\" : [2]", "host.cores", "an integer"),
             ("\"headDim\" : 96", "\"headDim\" : null", "plans[0].problem.headDim", "an integer"),
             ("\"layout\" : \"tokens-in-lanes\"", "\"layout\" : {}", "plans[0].runnersUp[0].layout", "a string"),
@@ -195,7 +195,7 @@ struct ProfileTests {
             ("\"gbps\" : 41.5", "\"gbps\" : 1e999", "plans[0].chosen.gbps", "out of range"),
             ("\"nsPerTokenKVHead\" : 3.75", "\"nsPerTokenKVHead\" : 0", "plans[0].chosen.nsPerTokenKVHead", "> 0"),
             ("\"createdAt\" : \"2026-01-02T03:04:05Z\"", "\"createdAt\" : \"yesterday\"", "createdAt", "ISO-8601"),
-            ("\"schemaVersion\" : 1", "\"schemaVersion\" : 0", "schemaVersion", "start at 1"),
+            ("\"schemaVersion\" : 2", "\"schemaVersion\" : 0", "schemaVersion", "start at 1"),
             ("\"cores\" : 2", "\"cores\" : 3", "host.id", "does not match the host fields"),
         ]
         for c in cases {
@@ -275,14 +275,14 @@ struct ProfileTests {
 
     @Test("a future schema is refused by version before its fields are looked at")
     func futureSchema() throws {
-        let future = "{\n  \"schemaVersion\" : 2,\n  \"wisdom\" : [\"something new\"]\n}\n"
+        let future = "{\n  \"schemaVersion\" : 3,\n  \"wisdom\" : [\"something new\"]\n}\n"
         let e = try expectRejected(Array(future.utf8))
-        guard case .unsupportedSchema(_, 2, Profile.currentSchemaVersion, 2) = e else {
+        guard case .unsupportedSchema(_, 3, Profile.currentSchemaVersion, 2) = e else {
             Issue.record("expected .unsupportedSchema, got \(String(describing: e))")
             return
         }
-        #expect(e?.description.contains("schemaVersion 2") == true)
-        let (bumped, _) = replacingOnce(try sampleText(), "\"schemaVersion\" : 1", with: "\"schemaVersion\" : 7")
+        #expect(e?.description.contains("schemaVersion 3") == true)
+        let (bumped, _) = replacingOnce(try sampleText(), "\"schemaVersion\" : 2", with: "\"schemaVersion\" : 7")
         let e2 = try expectRejected(Array(bumped.utf8))
         guard case .unsupportedSchema(_, 7, _, _) = e2 else { Issue.record("expected .unsupportedSchema, got \(String(describing: e2))"); return }
     }
