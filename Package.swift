@@ -80,6 +80,7 @@ let package = Package(
             name: "qaq",
             dependencies: [
                 "QAQ",
+                "QAQTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
