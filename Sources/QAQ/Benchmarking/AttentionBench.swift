@@ -1,6 +1,7 @@
 /// Decode-attention timing over a filled cache: one query token per q head against a
-/// context of `context` tokens, single thread, the figure that matters being the cache
-/// bytes read per second as a fraction of the read roof measured in the same run.
+/// context of `context` tokens under an ``AttentionPlan``, the figure that matters being the
+/// cache bytes read per second as a fraction of the read roof measured in the same run
+/// (the roof probe reads with the plan's thread count).
 public enum AttentionBench {
     public struct Result: Codable, Sendable {
         public var policy: String
@@ -45,7 +46,8 @@ public enum AttentionBench {
             next = (next + 1) % caches.count
         }
         if let failure { throw failure }
-        let roof = ReadRoof.measure(bytes: cold ? 256 << 20 : max(bytes, 4096), repetitions: 5, minSeconds: 0.02, kernels: kernels)
+        let roofPool = plan.threads > 1 ? WorkerPool(threads: plan.threads, cpus: plan.cpus) : nil
+        let roof = ReadRoof.measure(bytes: cold ? 256 << 20 : max(bytes, 4096), repetitions: 5, minSeconds: 0.02, kernels: kernels, pool: roofPool)
         let gbps = Double(bytes) / times.median / 1e9
         return Result(policy: policy.description, isa: kernels.isa, variant: plan.description,
                       headDim: headDim, kvHeads: kvHeads, gqa: gqa, context: context, threads: plan.threads, bytesRead: bytes,
