@@ -16,83 +16,103 @@ extension Kernels {
         _ src: UnsafeRawPointer, elementType: ElementType, count: Int, srcStride: Int,
         layout: PackedLayout, dst: UnsafeMutableRawPointer
     ) -> KernelStatus {
-        let isF16 = elementType == .float16
-        let esize = elementType.byteCount
-        let slotsPerGroup = layout.groupSize / 16
-        let table = layout.slots
-        let bitsVector = U32x16(repeating: UInt32(layout.bits))
-        let groups = layout.groupCount
-        // The vector path for group parameters needs every group to keep a value.
-        let vectorParameters = layout.outlierCount < layout.groupSize
-        for v in 0..<count {
-            let x0 = src + v * srcStride * esize
-            let record = dst + v * layout.recordBytes
-            let hasOutliers = layout.outlierCount > 0
-            let outliers = hasOutliers ? selectOutliers(x0, isF16, dim: layout.dim, count: layout.outlierCount) : SIMD16<UInt32>()
-            // Phase A: per group, the range of its non-outlier values and its parameters.
-            var loV = InlineArray<16, Float>(repeating: 0), invV = InlineArray<16, Float>(repeating: 0)
-            var nanProbe = F32x16()
-            var rangeFail = hasOutliers && outliersBeyondFloat16(x0, isF16, outliers, layout.slotCount)
-            var chunk = 0
-            while chunk < groups {
-                let inChunk = groups - chunk
-                // Lane-wise min and max of groups chunk…chunk+3 (the first repeated past the end).
-                let (m0, x0r) = laneRange(x0, isF16, chunk, slotsPerGroup, hasOutliers, outliers, &nanProbe)
-                let (m1, x1r) = inChunk > 1 ? laneRange(x0, isF16, chunk + 1, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
-                let (m2, x2r) = inChunk > 2 ? laneRange(x0, isF16, chunk + 2, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
-                let (m3, x3r) = inChunk > 3 ? laneRange(x0, isF16, chunk + 3, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
-                let (mn, mx) = groupRanges4(m0, m1, m2, m3, x0r, x1r, x2r, x3r)
-                // Lanes 0…7 hold the four groups (or repeats): check their ranges.
-                let over = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx)
-                if orReduce16(over & lowLanes8) != 0 { rangeFail = true }
-                let p = groupParameters16(min: mn, max: mx, bits: layout.bits)
-                let loBits = unsafeBitCast(p.loBits, to: InlineArray<16, UInt32>.self)
-                let stepBits = unsafeBitCast(p.stepBits, to: InlineArray<16, UInt32>.self)
-                let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
-                let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
-                let bad = unsafeBitCast(p.bad, to: InlineArray<16, UInt32>.self)
-                let mns = unsafeBitCast(mn, to: InlineArray<16, Float>.self)
-                let mxs = unsafeBitCast(mx, to: InlineArray<16, Float>.self)
-                var j = 0
-                while j < 4 && chunk + j < groups {
-                    let g = chunk + j
-                    var lo = Float16(bitPattern: UInt16(truncatingIfNeeded: loBits[2 * j]))
-                    var step = Float16(bitPattern: UInt16(truncatingIfNeeded: stepBits[2 * j]))
-                    var lof = los[2 * j], inv = invs[2 * j]
-                    if bad[2 * j] != 0 || !vectorParameters {
-                        // Rare: the scalar definition decides (and reports overflow).
-                        if let (l, st) = groupParameters(min: mns[2 * j], max: mxs[2 * j], bits: layout.bits) {
-                            lo = l; step = st; lof = Float(l); inv = reciprocal(st)
-                        } else {
-                            rangeFail = true
-                        }
-                    }
-                    record.storeBytes(of: lo, toByteOffset: layout.metadataOffset + 4 * g, as: Float16.self)
-                    record.storeBytes(of: step, toByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)
-                    loV[g] = lof
-                    invV[g] = inv
-                    j += 1
-                }
-                chunk += 4
+        // Without outliers: one specialized copy per width (see `quantizeNoOutliers`).
+        if layout.outlierCount == 0 {
+            switch layout.bits {
+            case 1: return quantizeNoOutliers1(src, elementType, count, srcStride, layout, dst)
+            case 2: return quantizeNoOutliers2(src, elementType, count, srcStride, layout, dst)
+            case 3: return quantizeNoOutliers3(src, elementType, count, srcStride, layout, dst)
+            case 4: return quantizeNoOutliers4(src, elementType, count, srcStride, layout, dst)
+            default: return quantizeNoOutliers8(src, elementType, count, srcStride, layout, dst)
             }
-            if hsum(nanProbe) != 0 { return KernelStatus(code: .nonFinite, vector: v) }  // NaN != 0 too
-            if rangeFail { return KernelStatus(code: .outOfFloat16Range, vector: v) }
-            // Phase B: codes, one lane word at a time, accumulated in a register.
-            // (Plain parameters, not a struct: a struct here gets value witnesses, emitted
-            // as weak symbols shared by all ISA variants.)
-            if table.bits1 == 0 {
-                packStream(record, table.stream0, slotCount: layout.slotCount, bits: table.bits0, shift: 0,
-                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
-            } else {
-                packStream(record, table.stream0, slotCount: layout.slotCount, bits: 2, shift: 0,
-                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
-                packStream(record, table.stream1, slotCount: layout.slotCount, bits: 1, shift: 2,
-                           x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
-            }
-            if hasOutliers { storeOutliers(x0, isF16, outliers, layout, record) }
         }
-        return .ok
+        return quantizeGeneral(src, elementType: elementType, count: count, srcStride: srcStride, layout: layout, dst: dst)
     }
+}
+
+/// The general quantize kernel (outliers, and the vectors the specialized copies hand
+/// over): the contract of ``Kernels/quantize(_:elementType:count:srcStride:layout:dst:)``.
+@inline(never)
+func quantizeGeneral(
+    _ src: UnsafeRawPointer, elementType: ElementType, count: Int, srcStride: Int,
+    layout: PackedLayout, dst: UnsafeMutableRawPointer
+) -> KernelStatus {
+    let isF16 = elementType == .float16
+    let esize = elementType.byteCount
+    let slotsPerGroup = layout.groupSize / 16
+    let table = layout.slots
+    let bitsVector = U32x16(repeating: UInt32(layout.bits))
+    let groups = layout.groupCount
+    // The vector path for group parameters needs every group to keep a value.
+    let vectorParameters = layout.outlierCount < layout.groupSize
+    for v in 0..<count {
+        let x0 = src + v * srcStride * esize
+        let record = dst + v * layout.recordBytes
+        let hasOutliers = layout.outlierCount > 0
+        let outliers = hasOutliers ? selectOutliers(x0, isF16, dim: layout.dim, count: layout.outlierCount) : SIMD16<UInt32>()
+        // Phase A: per group, the range of its non-outlier values and its parameters.
+        var loV = InlineArray<16, Float>(repeating: 0), invV = InlineArray<16, Float>(repeating: 0)
+        var nanProbe = F32x16()
+        var rangeFail = hasOutliers && outliersBeyondFloat16(x0, isF16, outliers, layout.slotCount)
+        var chunk = 0
+        while chunk < groups {
+            let inChunk = groups - chunk
+            // Lane-wise min and max of groups chunk…chunk+3 (the first repeated past the end).
+            let (m0, x0r) = laneRange(x0, isF16, chunk, slotsPerGroup, hasOutliers, outliers, &nanProbe)
+            let (m1, x1r) = inChunk > 1 ? laneRange(x0, isF16, chunk + 1, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+            let (m2, x2r) = inChunk > 2 ? laneRange(x0, isF16, chunk + 2, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+            let (m3, x3r) = inChunk > 3 ? laneRange(x0, isF16, chunk + 3, slotsPerGroup, hasOutliers, outliers, &nanProbe) : (m0, x0r)
+            let (mn, mx) = groupRanges4(m0, m1, m2, m3, x0r, x1r, x2r, x3r)
+            // Lanes 0…7 hold the four groups (or repeats): check their ranges.
+            let over = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx)
+            if orReduce16(over & lowLanes8) != 0 { rangeFail = true }
+            let p = groupParameters16(min: mn, max: mx, bits: layout.bits)
+            let loBits = unsafeBitCast(p.loBits, to: InlineArray<16, UInt32>.self)
+            let stepBits = unsafeBitCast(p.stepBits, to: InlineArray<16, UInt32>.self)
+            let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
+            let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
+            let bad = unsafeBitCast(p.bad, to: InlineArray<16, UInt32>.self)
+            let mns = unsafeBitCast(mn, to: InlineArray<16, Float>.self)
+            let mxs = unsafeBitCast(mx, to: InlineArray<16, Float>.self)
+            var j = 0
+            while j < 4 && chunk + j < groups {
+                let g = chunk + j
+                var lo = Float16(bitPattern: UInt16(truncatingIfNeeded: loBits[2 * j]))
+                var step = Float16(bitPattern: UInt16(truncatingIfNeeded: stepBits[2 * j]))
+                var lof = los[2 * j], inv = invs[2 * j]
+                if bad[2 * j] != 0 || !vectorParameters {
+                    // Rare: the scalar definition decides (and reports overflow).
+                    if let (l, st) = groupParameters(min: mns[2 * j], max: mxs[2 * j], bits: layout.bits) {
+                        lo = l; step = st; lof = Float(l); inv = reciprocal(st)
+                    } else {
+                        rangeFail = true
+                    }
+                }
+                record.storeBytes(of: lo, toByteOffset: layout.metadataOffset + 4 * g, as: Float16.self)
+                record.storeBytes(of: step, toByteOffset: layout.metadataOffset + 4 * g + 2, as: Float16.self)
+                loV[g] = lof
+                invV[g] = inv
+                j += 1
+            }
+            chunk += 4
+        }
+        if hsum(nanProbe) != 0 { return KernelStatus(code: .nonFinite, vector: v) }  // NaN != 0 too
+        if rangeFail { return KernelStatus(code: .outOfFloat16Range, vector: v) }
+        // Phase B: codes, one lane word at a time, accumulated in a register.
+        // (Plain parameters, not a struct: a struct here gets value witnesses, emitted
+        // as weak symbols shared by all ISA variants.)
+        if table.bits1 == 0 {
+            packStream(record, table.stream0, slotCount: layout.slotCount, bits: table.bits0, shift: 0,
+                       x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
+        } else {
+            packStream(record, table.stream0, slotCount: layout.slotCount, bits: 2, shift: 0,
+                       x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
+            packStream(record, table.stream1, slotCount: layout.slotCount, bits: 1, shift: 2,
+                       x0, isF16, slotsPerGroup, loV, invV, bitsVector, hasOutliers, outliers)
+        }
+        if hasOutliers { storeOutliers(x0, isF16, outliers, layout, record) }
+    }
+    return .ok
 }
 
 /// Lane-wise minimum and maximum of group `g`'s non-outlier values; adds `x·0` of every

@@ -134,4 +134,77 @@ struct QuantizeTests {
             try PackedVectors.quantizing([Float](repeating: 0, count: 100), layout: layout)
         }
     }
+
+    // The kernel runs copies specialized per width (and for fp32 rows of D = 64 and 128 with
+    // G = 32) when a layout has no outliers; the tests below reach each of them.
+
+    @Test("no outliers: every width × group (16 included) × D, fp32 and fp16, bit-exact", arguments: ISALevel.available)
+    func specializedCopies(isa: ISALevel) throws {
+        let kernels = KernelSet.forLevel(isa)
+        var layouts = sweepLayouts(outliers: [0])
+        for d in [32, 64, 128, 256] {
+            for b in PackedLayout.supportedBits { layouts.append(try PackedLayout(dim: d, groupSize: 16, bits: b)) }
+        }
+        for (n, layout) in layouts.enumerated() {
+            // Spread scales: one tiny group, one large one, zero and constant groups.
+            var x = DataMaker.rows(count: 9, dim: layout.dim, seed: UInt64(500 + n))
+            for i in 0..<layout.dim { x[3 * layout.dim + i] *= 1e-6 }
+            for i in 0..<layout.dim { x[4 * layout.dim + i] *= 1000 }
+            for i in 0..<layout.dim { x[5 * layout.dim + i] = 0 }
+            for i in 0..<layout.groupSize { x[6 * layout.dim + i] = -2.75 }
+            for type in [ElementType.float32, .float16] {
+                let xs = type == .float16 ? x.map { Float(Float16($0)) } : x
+                let simd = pack(xs, layout: layout, kernels: kernels, elementType: type)
+                let ref = pack(xs, layout: layout, kernels: .reference, elementType: type)
+                #expect(simd.status == .ok && ref.status == .ok, "\(isa) \(layout) \(type)")
+                #expect(simd.bytes == ref.bytes, "\(isa) \(layout) \(type): packed bytes differ from the reference")
+            }
+        }
+    }
+
+    @Test("no outliers: NaN, ±Inf, |x| > 65504 and fp16 step overflow give the reference's status", arguments: ISALevel.available)
+    func specializedBadInput(isa: ISALevel) throws {
+        let kernels = KernelSet.forLevel(isa)
+        for (d, g) in [(128, 32), (64, 32), (256, 64), (96, 32)] {
+            for b in PackedLayout.supportedBits {
+                let layout = try PackedLayout(dim: d, groupSize: g, bits: b)
+                for (k, bad) in [Float.nan, .infinity, -.infinity, 70000, -1e6, -.nan].enumerated() {
+                    for position in [0, d / 2 + 3, d - 1] {
+                        var x = DataMaker.rows(count: 4, dim: d, seed: UInt64(b * 10 + k))
+                        x[2 * d + position] = bad
+                        for type in [ElementType.float32, .float16] where type == .float32 || bad.isNaN || bad.isInfinite {
+                            let r = pack(x, layout: layout, kernels: kernels, elementType: type)
+                            let ref = pack(x, layout: layout, kernels: .reference, elementType: type)
+                            #expect(r.status == ref.status && r.status.vector == 2, "\(isa) \(layout) \(type) \(bad) at \(position)")
+                            // Records before the failing vector are written, identically.
+                            #expect(Array(r.bytes[..<(2 * layout.recordBytes)]) == Array(ref.bytes[..<(2 * layout.recordBytes)]))
+                        }
+                    }
+                }
+                // A range of 2·65504: the 1-bit step overflows fp16 (wider codes fit).
+                var x = DataMaker.rows(count: 3, dim: d, seed: 99)
+                x[d + 1] = -65504
+                x[d + 2] = 65504
+                let r = pack(x, layout: layout, kernels: kernels)
+                let ref = pack(x, layout: layout, kernels: .reference)
+                #expect(r.status == ref.status, "\(isa) \(layout): \(r.status) vs \(ref.status)")
+                if ref.status == .ok { #expect(r.bytes == ref.bytes, "\(isa) \(layout)") }
+            }
+        }
+    }
+
+    @Test("no outliers: strided source rows", arguments: ISALevel.available)
+    func specializedStride(isa: ISALevel) throws {
+        let kernels = KernelSet.forLevel(isa)
+        for (d, g, b) in [(128, 32, 4), (64, 32, 3), (128, 64, 8)] {
+            let layout = try PackedLayout(dim: d, groupSize: g, bits: b)
+            let stride = d + 16
+            let x = DataMaker.rows(count: 5, dim: stride, seed: 31)
+            var a = [UInt8](repeating: 0, count: 5 * layout.recordBytes), r = a
+            let sa = x.withUnsafeBytes { src in a.withUnsafeMutableBytes { kernels.quantize(src.baseAddress!, .float32, 5, stride, layout, $0.baseAddress!) } }
+            let sr = x.withUnsafeBytes { src in r.withUnsafeMutableBytes { KernelSet.reference.quantize(src.baseAddress!, .float32, 5, stride, layout, $0.baseAddress!) } }
+            #expect(sa == .ok && sr == .ok)
+            #expect(a == r, "\(isa) \(layout)")
+        }
+    }
 }

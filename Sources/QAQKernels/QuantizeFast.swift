@@ -1,0 +1,359 @@
+import QAQLayout
+
+// The affine quantize kernel without outliers: one copy per code width (and, for the common
+// shapes, per D and G), chosen once per call. Per vector:
+//  1. the lane-wise minima and maxima of up to four groups at a time, their ranges
+//     (`groupRanges4`) and parameters (`groupParameters16`), the metadata of the four
+//     groups stored as one 16-byte word, and a probe for NaN/±Inf (a lane-wise sum);
+//  2. per slot `min((x − lo)·inv, 2^b − 1)` truncated to an integer (the same as ⌊·⌋ then
+//     the clamp, since 0 ≤ (x − lo)·inv ≤ 2^b), ORed into a register at the slot's bit
+//     offset; a full 32-bit lane word is stored when it fills, the narrower tail words
+//     (and the high bits of 3-bit codes) once at the end.
+// Anything unusual in a vector — a non-finite value, a magnitude beyond fp16, a group whose
+// vector parameters need the scalar definition — sends that vector through the general
+// kernel, which rewrites the whole record and reports the status.
+
+/// Truncates 16 floats in [0, 2^23) to integers (lane by lane: LLVM vectorizes this to one
+/// `cvttps2dq`; the stdlib's generic SIMD conversion is slow and emits weak symbols).
+@inline(always)
+func truncatedCodes(_ y: F32x16) -> U32x16 {
+    U32x16(UInt32(bitPattern: Int32(y[0])), UInt32(bitPattern: Int32(y[1])), UInt32(bitPattern: Int32(y[2])),
+           UInt32(bitPattern: Int32(y[3])), UInt32(bitPattern: Int32(y[4])), UInt32(bitPattern: Int32(y[5])),
+           UInt32(bitPattern: Int32(y[6])), UInt32(bitPattern: Int32(y[7])), UInt32(bitPattern: Int32(y[8])),
+           UInt32(bitPattern: Int32(y[9])), UInt32(bitPattern: Int32(y[10])), UInt32(bitPattern: Int32(y[11])),
+           UInt32(bitPattern: Int32(y[12])), UInt32(bitPattern: Int32(y[13])), UInt32(bitPattern: Int32(y[14])),
+           UInt32(bitPattern: Int32(y[15])))
+}
+
+/// Lane-wise minimum and maximum of the `n` slots from slot `s` (no outliers); adds every
+/// value to `probe` (NaN or ±Inf make it non-finite).
+@inline(always)
+func laneRangeNoOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ n: Int,
+                         _ probe: inout F32x16) -> (F32x16, F32x16) {
+    let first = loadElements(src, isF16, 16 * s)
+    probe += first
+    var gmin = first, gmax = first
+    var k = 1
+    while k < n {
+        let x = loadElements(src, isF16, 16 * (s + k))
+        probe += x
+        gmin = vmin(gmin, x)
+        gmax = vmax(gmax, x)
+        k += 1
+    }
+    return (gmin, gmax)
+}
+
+/// Stores the bits collected in `acc` — slot `first + j` at bits [j·b, j·b + b) of each lane,
+/// `bits` bits in all (< 32) — as the narrow lane words that end a stream: widths are the
+/// binary decomposition of `bits`, widest first, from byte `offset` on (see `SlotTable`).
+@inline(always)
+func storeTailWords(_ record: UnsafeMutableRawPointer, _ offset: Int, _ bits: Int, _ acc: U32x16) {
+    // Written out per width (a loop over the widths is not unrolled): each a constant.
+    var o = offset, used = 0
+    @inline(always) func word(_ w: Int, _ log2w: UInt32) {
+        if bits & w != 0 {
+            let lanes = (acc &>> U32x16(repeating: UInt32(used))) & U32x16(repeating: (1 << UInt32(w)) &- 1)
+            storeLaneWord(record, UInt32(truncatingIfNeeded: o) | (log2w << 12), lanes)
+            o &+= 2 &* w
+            used &+= w
+        }
+    }
+    word(16, 4); word(8, 3); word(4, 2); word(2, 1); word(1, 0)
+}
+
+/// Codes of slot `s` — `min(⌊(x − lo)·inv⌋, 2^b − 1)`: x ≥ lo and inv ≥ 0, so truncation is
+/// the floor, and the product is at most 2^b — ORed into the stream accumulators at the
+/// slot's place; a filled 32-bit lane word of stream 0 is stored at once.
+@inline(always)
+func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float, _ inv: Float, _ bits: Int,
+                   _ record: UnsafeMutableRawPointer, _ acc: inout U32x16, _ top: inout U32x16,
+                   _ inWord: inout Int, _ wordOffset: inout Int) {
+    let x = loadElements(src, isF16, 16 * s)
+    var c = truncatedCodes((x - F32x16(repeating: lo)) * F32x16(repeating: inv))
+    c &-= c &>> U32x16(repeating: UInt32(bits))
+    let split = bits == 3
+    let b0 = split ? 2 : bits
+    if split {
+        acc |= (c & U32x16(repeating: 3)) &<< U32x16(repeating: UInt32(2 * inWord))
+        top |= (c &>> U32x16(repeating: 2)) &<< U32x16(repeating: UInt32(s))
+    } else {
+        acc |= c &<< U32x16(repeating: UInt32(b0 * inWord))
+    }
+    inWord += 1
+    if inWord == 32 / b0 {
+        record.storeBytes(of: acc, toByteOffset: wordOffset, as: U32x16.self)
+        wordOffset += 64
+        acc = U32x16()
+        inWord = 0
+    }
+}
+
+// MARK: - Sixteen groups at once (fp32, G = 32, D = 64 or 128)
+
+/// One level of the range reduction: per 128-, 64- or 32-bit granule pair of `a` and `b`,
+/// the minimum (or maximum) of the two granules of each item, items of `a` first.
+@inline(always)
+func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
+
+/// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise
+/// folds (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and
+/// 15 minima in all.
+@inline(always)
+func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
+              _ v6: F32x16, _ v7: F32x16, _ v8: F32x16, _ v9: F32x16, _ v10: F32x16, _ v11: F32x16,
+              _ v12: F32x16, _ v13: F32x16, _ v14: F32x16, _ v15: F32x16) -> F32x16 {
+    // [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
+    @inline(always) func halves(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
+    }
+    // Items of 8 lanes → 4.
+    @inline(always) func quarters(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
+    }
+    // Items of 4 lanes → 2.
+    @inline(always) func pairs(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
+    }
+    // Items of 2 lanes → 1.
+    @inline(always) func lanes(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+        let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+        return foldLevel(even, odd, isMin)
+    }
+    let q0 = quarters(halves(v0, v1), halves(v2, v3)), q1 = quarters(halves(v4, v5), halves(v6, v7))
+    let q2 = quarters(halves(v8, v9), halves(v10, v11)), q3 = quarters(halves(v12, v13), halves(v14, v15))
+    return lanes(pairs(q0, q1), pairs(q2, q3))
+}
+
+/// Codes, metadata and tail words of one vector of a 16-group block: groups `first…first +
+/// groupsPerVector − 1` of the block's parameters, two slots each.
+@inline(always)
+func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ first: Int, _ groupsPerVector: Int,
+                     _ bits: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16) {
+    let slotCount = 2 * groupsPerVector
+    let split = bits == 3
+    let b0 = split ? 2 : bits
+    let metadataOffset = 2 * bits * slotCount
+    if groupsPerVector == 4 {
+        record.storeBytes(of: SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]),
+                          toByteOffset: metadataOffset, as: SIMD4<UInt32>.self)
+    } else {
+        record.storeBytes(of: unsafeBitCast(meta, to: U64x8.self)[first / 2], toByteOffset: metadataOffset, as: UInt64.self)
+    }
+    var acc = U32x16(), top = U32x16()
+    var inWord = 0, wordOffset = 0
+    @inline(always) func group(_ j: Int) {
+        if j < groupsPerVector {
+            let l = lo[first + j], i = inv[first + j]
+            emitSlotCodes(row, false, 2 * j, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
+            emitSlotCodes(row, false, 2 * j + 1, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
+        }
+    }
+    group(0); group(1); group(2); group(3)
+    let codesPerWord = 32 / b0
+    let tailBits = (slotCount % codesPerWord) * b0
+    if tailBits > 0 { storeTailWords(record, wordOffset, tailBits, acc) }
+    if split { storeTailWords(record, 2 * b0 * slotCount, slotCount, top) }
+}
+
+/// 16/`groupsPerVector` fp32 vectors of 2·`groupsPerVector` slots with G = 32: the 16 groups'
+/// lane-wise ranges reduced together and their parameters computed in one 16-lane pass.
+/// Returns false, having written nothing, when a value is not finite or beyond ±65504 or a
+/// group needs the scalar parameters (the caller then takes these vectors one by one).
+@inline(always)
+func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
+                     _ bits: Int, _ groupsPerVector: Int) -> Bool {
+    var probe = F32x16()
+    @inline(always) func range(_ i: Int) -> (F32x16, F32x16) {
+        laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
+    }
+    let (n0, x0) = range(0), (n1, x1) = range(1), (n2, x2) = range(2), (n3, x3) = range(3)
+    let (n4, x4) = range(4), (n5, x5) = range(5), (n6, x6) = range(6), (n7, x7) = range(7)
+    let (n8, x8) = range(8), (n9, x9) = range(9), (n10, x10) = range(10), (n11, x11) = range(11)
+    let (n12, x12) = range(12), (n13, x13) = range(13), (n14, x14) = range(14), (n15, x15) = range(15)
+    let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
+    let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
+    let p = groupParameters16(min: mn, max: mx, bits: bits)
+    let fail = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx) | p.bad
+    let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
+    if orReduce16(fail | nonFinite) != 0 { return false }
+    let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
+    @inline(always) func vector(_ v: Int) {
+        if v < 16 / groupsPerVector {
+            emitBlockVector(src + v * rowBytes, dst + v * recordBytes, v * groupsPerVector, groupsPerVector, bits, meta, p.lo, p.inv)
+        }
+    }
+    vector(0); vector(1); vector(2); vector(3); vector(4); vector(5); vector(6); vector(7)
+    return true
+}
+
+/// The kernel body for `bits` bits and fp16 or fp32 input (constants after inlining) and,
+/// when nonzero, a constant slot count and slots per group. Returns `.ok` or the first
+/// failing vector's status.
+@inline(always)
+func quantizeNoOutliers(
+    _ src: UnsafeRawPointer, _ isF16: Bool, _ count: Int, _ srcStride: Int,
+    _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer,
+    _ bits: Int, _ fixedSlots: Int, _ fixedSlotsPerGroup: Int
+) -> KernelStatus {
+    let esize = isF16 ? 2 : 4
+    let slotCount = fixedSlots > 0 ? fixedSlots : layout.slotCount
+    let slotsPerGroup = fixedSlotsPerGroup > 0 ? fixedSlotsPerGroup : layout.groupSize / 16
+    let groups = fixedSlots > 0 && fixedSlotsPerGroup > 0 ? fixedSlots / fixedSlotsPerGroup : layout.groupCount
+    let split = bits == 3                        // 3-bit codes: low 2 bits, then the high bit
+    let b0 = split ? 2 : bits
+    let codesPerWord = 32 / b0
+    let fullWords = slotCount / codesPerWord     // 32-bit lane words of stream 0
+    let tailBits = (slotCount - fullWords * codesPerWord) * b0
+    let stream1Offset = 2 * b0 * slotCount       // bytes of stream 0
+    let metadataOffset = 2 * bits * slotCount    // = layout.metadataOffset
+    let recordBytes = layout.recordBytes
+    let limit = F32x16(repeating: 65504), negLimit = F32x16(repeating: -65504)
+    // fp32 rows of D = 64 or 128 with G = 32 go in blocks of 16 groups; a block that needs
+    // the general kernel, and the last vectors, go one by one.
+    let blocks = !isF16 && slotsPerGroup == 2 && fixedSlotsPerGroup == 2 && (slotCount == 8 || slotCount == 4)
+    let blockVectors = blocks ? 32 / slotCount : 1      // 16 groups
+    var next = 0
+    while next < count {
+        if blocks && next + blockVectors <= count
+            && quantizeBlock16(src + next * srcStride * 4, srcStride * 4, dst + next * recordBytes, recordBytes, bits, slotCount / 2) {
+            next += blockVectors
+            continue
+        }
+        let end = blocks ? min(next + blockVectors, count) : count
+        for v in next..<end {
+            let x0 = src + v * srcStride * esize
+            let record = dst + v * recordBytes
+            var probe = F32x16()
+            var fail = U32x16()
+            var acc = U32x16(), top = U32x16()
+            var inWord = 0, wordOffset = 0
+            var chunk = 0
+            while chunk < groups {
+                let inChunk = groups - chunk
+                let s0 = chunk * slotsPerGroup
+                // Ranges of groups chunk…chunk+3 (the first repeated past the end).
+                let (m0, x0r) = laneRangeNoOutliers(x0, isF16, s0, slotsPerGroup, &probe)
+                let (m1, x1r) = inChunk > 1 ? laneRangeNoOutliers(x0, isF16, s0 + slotsPerGroup, slotsPerGroup, &probe) : (m0, x0r)
+                let (m2, x2r) = inChunk > 2 ? laneRangeNoOutliers(x0, isF16, s0 + 2 * slotsPerGroup, slotsPerGroup, &probe) : (m0, x0r)
+                let (m3, x3r) = inChunk > 3 ? laneRangeNoOutliers(x0, isF16, s0 + 3 * slotsPerGroup, slotsPerGroup, &probe) : (m0, x0r)
+                let (mn, mx) = groupRanges4(m0, m1, m2, m3, x0r, x1r, x2r, x3r)
+                let p = groupParameters16(min: mn, max: mx, bits: bits)
+                fail |= lessThan(mn, negLimit) | lessThan(limit, mx) | p.bad
+                // Metadata: (lo, step) of group chunk + j is lane 2j of `meta`.
+                let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
+                if inChunk >= 4 {
+                    record.storeBytes(of: SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]),
+                                      toByteOffset: metadataOffset + 4 * chunk, as: SIMD4<UInt32>.self)
+                } else {
+                    let metas = unsafeBitCast(meta, to: InlineArray<16, UInt32>.self)
+                    for j in 0..<inChunk {
+                        record.storeBytes(of: metas[2 * j], toByteOffset: metadataOffset + 4 * (chunk + j), as: UInt32.self)
+                    }
+                }
+                // Codes of the chunk's slots, written out one by one (loops here are not
+                // unrolled by LLVM): slot k of the chunk is in group j of it.
+                let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
+                let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
+                let chunkSlots = (inChunk < 4 ? inChunk : 4) * slotsPerGroup
+                var j = 0, left = slotsPerGroup
+                @inline(always) func slot(_ k: Int) {
+                    if k < chunkSlots {
+                        emitSlotCodes(x0, isF16, s0 + k, los[2 * j], invs[2 * j], bits, record, &acc, &top, &inWord, &wordOffset)
+                        left -= 1
+                        if left == 0 { j += 1; left = slotsPerGroup }
+                    }
+                }
+                slot(0); slot(1); slot(2); slot(3); slot(4); slot(5); slot(6); slot(7)
+                slot(8); slot(9); slot(10); slot(11); slot(12); slot(13); slot(14); slot(15)
+                chunk += 4
+            }
+            if tailBits > 0 { storeTailWords(record, wordOffset, tailBits, acc) }
+            if split { storeTailWords(record, stream1Offset, slotCount, top) }
+            // NaN/±Inf (probe · 0 is NaN there), |x| > 65504 or a group for the scalar
+            // parameters: the general kernel redoes this vector and decides.
+            let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
+            if orReduce16((fail & lowLanes8) | nonFinite) != 0 {
+                let status = quantizeGeneral(x0, elementType: isF16 ? .float16 : .float32, count: 1, srcStride: srcStride,
+                                             layout: layout, dst: record)
+                if status.code != .ok { return KernelStatus(code: status.code, vector: v) }
+            }
+        }
+        next = end
+    }
+    return .ok
+}
+
+// One copy per code width; fp32 rows of D = 64 and 128 with G = 32, 64 or D get copies with
+// constant loops.
+
+@inline(never)
+func quantizeNoOutliers1(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
+                         _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 1, 0, 0) }
+    switch (layout.dim, layout.groupSize) {
+    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 2)
+    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 2)
+    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 4)
+    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 8)
+    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 4)
+    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 0, 0)
+    }
+}
+
+@inline(never)
+func quantizeNoOutliers2(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
+                         _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 2, 0, 0) }
+    switch (layout.dim, layout.groupSize) {
+    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 2)
+    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 2)
+    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 4)
+    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 8)
+    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 4)
+    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 0, 0)
+    }
+}
+
+@inline(never)
+func quantizeNoOutliers3(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
+                         _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 3, 0, 0) }
+    switch (layout.dim, layout.groupSize) {
+    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 2)
+    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 2)
+    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 4)
+    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 8)
+    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 4)
+    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 0, 0)
+    }
+}
+
+@inline(never)
+func quantizeNoOutliers4(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
+                         _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 4, 0, 0) }
+    switch (layout.dim, layout.groupSize) {
+    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 2)
+    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 2)
+    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 4)
+    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 8)
+    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 4)
+    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 0, 0)
+    }
+}
+
+@inline(never)
+func quantizeNoOutliers8(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
+                         _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 8, 0, 0) }
+    switch (layout.dim, layout.groupSize) {
+    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 2)
+    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 2)
+    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 4)
+    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 8)
+    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 4)
+    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 0, 0)
+    }
+}
