@@ -61,7 +61,7 @@ extension Kernels {
         var total = hsum(sum)
         if i < count {
             // The tail through a padded vector (lanes past the end are e^−87 and not stored).
-            var tail = InlineArray<16, Float>(repeating: -.infinity)
+            var tail = unsafeBitCast(F32x16(repeating: -.infinity), to: InlineArray<16, Float>.self)
             for j in 0..<(count - i) { tail[j] = x[i + j] }
             let e = unsafeBitCast(expNonPositive(unsafeBitCast(tail, to: F32x16.self) - sv), to: InlineArray<16, Float>.self)
             for j in 0..<(count - i) { x[i + j] = e[j]; total += e[j] }
