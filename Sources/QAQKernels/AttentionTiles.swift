@@ -66,7 +66,7 @@ func tiledScores(
     let tile = 16 / lanesPerToken
     var t = 0
     while t < count {
-        let n = min(tile, count - t)
+        let n = count - t < tile ? count - t : tile  // (no Swift.min: its Int specialization is a shared weak symbol)
         for k in 0..<n {
             var a0 = F32x16(), a1 = F32x16(), a2 = F32x16(), a3 = F32x16()
             start(t + k)
@@ -108,7 +108,7 @@ func tiledAccumulate(
     let tr = UnsafeMutableRawPointer(tile)
     var t = 0
     while t < count {
-        let n = min(valueTileTokens, count - t)
+        let n = count - t < valueTileTokens ? count - t : valueTileTokens
         for k in 0..<n {
             start(t + k)
             for s in 0..<slots { tr.storeBytes(of: next(), toByteOffset: 4 * (k * d + 16 * s), as: F32x16.self) }

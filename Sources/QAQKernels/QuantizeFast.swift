@@ -13,10 +13,39 @@ import QAQLayout
 // vector parameters need the scalar definition — sends that vector through the general
 // kernel, which rewrites the whole record and reports the status.
 
+// The stores, each in a small function that is not inlined. Inlined into the large kernels
+// (through `@inline(always)` helpers, which are inlined first), the stdlib's generic
+// `storeBytes` stays a call in test builds (-g -enable-testing): a weak specialization
+// shared across the ISA modules. A call per lane word or metadata word costs little.
+
+/// Stores a lane word of width 2^log2w (each lane's bits in its low bits) at byte `offset`.
+@inline(never)
+private func storeWord(_ record: UnsafeMutableRawPointer, _ offset: Int, _ log2w: UInt32, _ lanes: U32x16) {
+    storeLaneWord(record, UInt32(truncatingIfNeeded: offset) | (log2w << 12), lanes)
+}
+
+/// The (lo, step) words of four groups.
+@inline(never)
+private func storeMetadata4(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: SIMD4<UInt32>) {
+    record.storeBytes(of: words, toByteOffset: offset, as: SIMD4<UInt32>.self)
+}
+
+/// The (lo, step) words of two groups.
+@inline(never)
+private func storeMetadata2(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: UInt64) {
+    record.storeBytes(of: words, toByteOffset: offset, as: UInt64.self)
+}
+
+/// The (lo, step) word of one group.
+@inline(never)
+private func storeMetadata1(_ record: UnsafeMutableRawPointer, _ offset: Int, _ word: UInt32) {
+    record.storeBytes(of: word, toByteOffset: offset, as: UInt32.self)
+}
+
 /// Truncates 16 floats in [0, 2^23) to integers (lane by lane: LLVM vectorizes this to one
 /// `cvttps2dq`; the stdlib's generic SIMD conversion is slow and emits weak symbols).
 @inline(always)
-func truncatedCodes(_ y: F32x16) -> U32x16 {
+private func truncatedCodes(_ y: F32x16) -> U32x16 {
     U32x16(UInt32(bitPattern: Int32(y[0])), UInt32(bitPattern: Int32(y[1])), UInt32(bitPattern: Int32(y[2])),
            UInt32(bitPattern: Int32(y[3])), UInt32(bitPattern: Int32(y[4])), UInt32(bitPattern: Int32(y[5])),
            UInt32(bitPattern: Int32(y[6])), UInt32(bitPattern: Int32(y[7])), UInt32(bitPattern: Int32(y[8])),
@@ -28,7 +57,7 @@ func truncatedCodes(_ y: F32x16) -> U32x16 {
 /// Lane-wise minimum and maximum of the `n` slots from slot `s` (no outliers); adds every
 /// value to `probe` (NaN or ±Inf make it non-finite).
 @inline(always)
-func laneRangeNoOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ n: Int,
+private func laneRangeNoOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ n: Int,
                          _ probe: inout F32x16) -> (F32x16, F32x16) {
     let first = loadElements(src, isF16, 16 * s)
     probe += first
@@ -48,25 +77,35 @@ func laneRangeNoOutliers(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ n: 
 /// `bits` bits in all (< 32) — as the narrow lane words that end a stream: widths are the
 /// binary decomposition of `bits`, widest first, from byte `offset` on (see `SlotTable`).
 @inline(always)
-func storeTailWords(_ record: UnsafeMutableRawPointer, _ offset: Int, _ bits: Int, _ acc: U32x16) {
+private func storeTailWords(_ record: UnsafeMutableRawPointer, _ offset: Int, _ bits: Int, _ acc: U32x16) {
     // Written out per width (a loop over the widths is not unrolled): each a constant.
+    // (No local functions in these kernels: in test builds their stores stay calls to
+    // generic stdlib specializations, weak symbols shared across the ISA modules.)
     var o = offset, used = 0
-    @inline(always) func word(_ w: Int, _ log2w: UInt32) {
-        if bits & w != 0 {
-            let lanes = (acc &>> U32x16(repeating: UInt32(used))) & U32x16(repeating: (1 << UInt32(w)) &- 1)
-            storeLaneWord(record, UInt32(truncatingIfNeeded: o) | (log2w << 12), lanes)
-            o &+= 2 &* w
-            used &+= w
-        }
+    tailWord(record, bits, acc, 16, 4, &o, &used)
+    tailWord(record, bits, acc, 8, 3, &o, &used)
+    tailWord(record, bits, acc, 4, 2, &o, &used)
+    tailWord(record, bits, acc, 2, 1, &o, &used)
+    tailWord(record, bits, acc, 1, 0, &o, &used)
+}
+
+/// One lane word of width `w` (= 2^log2w) of `storeTailWords`, if `bits` has it.
+@inline(always)
+private func tailWord(_ record: UnsafeMutableRawPointer, _ bits: Int, _ acc: U32x16, _ w: Int, _ log2w: UInt32,
+                      _ o: inout Int, _ used: inout Int) {
+    if bits & w != 0 {
+        let lanes = (acc &>> U32x16(repeating: UInt32(used))) & U32x16(repeating: (1 << UInt32(w)) &- 1)
+        storeWord(record, o, log2w, lanes)
+        o &+= 2 &* w
+        used &+= w
     }
-    word(16, 4); word(8, 3); word(4, 2); word(2, 1); word(1, 0)
 }
 
 /// Codes of slot `s` — `min(⌊(x − lo)·inv⌋, 2^b − 1)`: x ≥ lo and inv ≥ 0, so truncation is
 /// the floor, and the product is at most 2^b — ORed into the stream accumulators at the
 /// slot's place; a filled 32-bit lane word of stream 0 is stored at once.
 @inline(always)
-func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float, _ inv: Float, _ bits: Int,
+private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float, _ inv: Float, _ bits: Int,
                    _ record: UnsafeMutableRawPointer, _ acc: inout U32x16, _ top: inout U32x16,
                    _ inWord: inout Int, _ wordOffset: inout Int) {
     let x = loadElements(src, isF16, 16 * s)
@@ -82,7 +121,7 @@ func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float
     }
     inWord += 1
     if inWord == 32 / b0 {
-        record.storeBytes(of: acc, toByteOffset: wordOffset, as: U32x16.self)
+        storeWord(record, wordOffset, 5, acc)
         wordOffset += 64
         acc = U32x16()
         inWord = 0
@@ -94,13 +133,13 @@ func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float
 /// One level of the range reduction: per 128-, 64- or 32-bit granule pair of `a` and `b`,
 /// the minimum (or maximum) of the two granules of each item, items of `a` first.
 @inline(always)
-func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
+private func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
 
 /// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise
 /// folds (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and
 /// 15 minima in all.
 @inline(always)
-func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
+private func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
               _ v6: F32x16, _ v7: F32x16, _ v8: F32x16, _ v9: F32x16, _ v10: F32x16, _ v11: F32x16,
               _ v12: F32x16, _ v13: F32x16, _ v14: F32x16, _ v15: F32x16) -> F32x16 {
     // [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
@@ -129,32 +168,55 @@ func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32
 /// Codes, metadata and tail words of one vector of a 16-group block: groups `first…first +
 /// groupsPerVector − 1` of the block's parameters, two slots each.
 @inline(always)
-func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ first: Int, _ groupsPerVector: Int,
+private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ first: Int, _ groupsPerVector: Int,
                      _ bits: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16) {
     let slotCount = 2 * groupsPerVector
     let split = bits == 3
     let b0 = split ? 2 : bits
     let metadataOffset = 2 * bits * slotCount
     if groupsPerVector == 4 {
-        record.storeBytes(of: SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]),
-                          toByteOffset: metadataOffset, as: SIMD4<UInt32>.self)
+        storeMetadata4(record, metadataOffset, SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]))
     } else {
-        record.storeBytes(of: unsafeBitCast(meta, to: U64x8.self)[first / 2], toByteOffset: metadataOffset, as: UInt64.self)
+        storeMetadata2(record, metadataOffset, unsafeBitCast(meta, to: U64x8.self)[first / 2])
     }
     var acc = U32x16(), top = U32x16()
     var inWord = 0, wordOffset = 0
-    @inline(always) func group(_ j: Int) {
-        if j < groupsPerVector {
-            let l = lo[first + j], i = inv[first + j]
-            emitSlotCodes(row, false, 2 * j, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
-            emitSlotCodes(row, false, 2 * j + 1, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
-        }
-    }
-    group(0); group(1); group(2); group(3)
+    blockGroup(row, record, 0, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 1, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 2, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 3, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
     let codesPerWord = 32 / b0
     let tailBits = (slotCount % codesPerWord) * b0
     if tailBits > 0 { storeTailWords(record, wordOffset, tailBits, acc) }
     if split { storeTailWords(record, 2 * b0 * slotCount, slotCount, top) }
+}
+
+/// The two slots of group `j` of a block vector (if it has that many groups).
+@inline(always)
+private func blockGroup(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ j: Int, _ first: Int,
+                        _ groupsPerVector: Int, _ bits: Int, _ lo: F32x16, _ inv: F32x16, _ acc: inout U32x16,
+                        _ top: inout U32x16, _ inWord: inout Int, _ wordOffset: inout Int) {
+    if j < groupsPerVector {
+        let l = lo[first + j], i = inv[first + j]
+        emitSlotCodes(row, false, 2 * j, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
+        emitSlotCodes(row, false, 2 * j + 1, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
+    }
+}
+
+/// Lane-wise range of block group `i`: vector i / groupsPerVector, its group i % groupsPerVector.
+@inline(always)
+private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int,
+                        _ probe: inout F32x16) -> (F32x16, F32x16) {
+    laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
+}
+
+/// Vector `v` of a block, if the block has that many.
+@inline(always)
+private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer,
+                         _ recordBytes: Int, _ bits: Int, _ groupsPerVector: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16) {
+    if v < 16 / groupsPerVector {
+        emitBlockVector(src + v * rowBytes, dst + v * recordBytes, v * groupsPerVector, groupsPerVector, bits, meta, lo, inv)
+    }
 }
 
 /// 16/`groupsPerVector` fp32 vectors of 2·`groupsPerVector` slots with G = 32: the 16 groups'
@@ -162,16 +224,13 @@ func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer,
 /// Returns false, having written nothing, when a value is not finite or beyond ±65504 or a
 /// group needs the scalar parameters (the caller then takes these vectors one by one).
 @inline(always)
-func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
+private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
                      _ bits: Int, _ groupsPerVector: Int) -> Bool {
     var probe = F32x16()
-    @inline(always) func range(_ i: Int) -> (F32x16, F32x16) {
-        laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
-    }
-    let (n0, x0) = range(0), (n1, x1) = range(1), (n2, x2) = range(2), (n3, x3) = range(3)
-    let (n4, x4) = range(4), (n5, x5) = range(5), (n6, x6) = range(6), (n7, x7) = range(7)
-    let (n8, x8) = range(8), (n9, x9) = range(9), (n10, x10) = range(10), (n11, x11) = range(11)
-    let (n12, x12) = range(12), (n13, x13) = range(13), (n14, x14) = range(14), (n15, x15) = range(15)
+    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &probe), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &probe), (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &probe), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &probe)
+    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &probe), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &probe), (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &probe), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &probe)
+    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &probe), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &probe), (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &probe), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &probe)
+    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &probe), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &probe), (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &probe), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &probe)
     let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
     let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
     let p = groupParameters16(min: mn, max: mx, bits: bits)
@@ -179,20 +238,35 @@ func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMuta
     let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
     if orReduce16(fail | nonFinite) != 0 { return false }
     let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
-    @inline(always) func vector(_ v: Int) {
-        if v < 16 / groupsPerVector {
-            emitBlockVector(src + v * rowBytes, dst + v * recordBytes, v * groupsPerVector, groupsPerVector, bits, meta, p.lo, p.inv)
-        }
-    }
-    vector(0); vector(1); vector(2); vector(3); vector(4); vector(5); vector(6); vector(7)
+    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
     return true
+}
+
+/// Slot `k` of a chunk (if the chunk has that many), in group `j` of the chunk.
+@inline(always)
+private func chunkSlot(_ k: Int, _ chunkSlots: Int, _ x0: UnsafeRawPointer, _ isF16: Bool, _ s0: Int,
+                       _ los: InlineArray<16, Float>, _ invs: InlineArray<16, Float>, _ slotsPerGroup: Int, _ bits: Int,
+                       _ record: UnsafeMutableRawPointer, _ j: inout Int, _ left: inout Int, _ acc: inout U32x16,
+                       _ top: inout U32x16, _ inWord: inout Int, _ wordOffset: inout Int) {
+    if k < chunkSlots {
+        emitSlotCodes(x0, isF16, s0 + k, los[2 * j], invs[2 * j], bits, record, &acc, &top, &inWord, &wordOffset)
+        left -= 1
+        if left == 0 { j += 1; left = slotsPerGroup }
+    }
 }
 
 /// The kernel body for `bits` bits and fp16 or fp32 input (constants after inlining) and,
 /// when nonzero, a constant slot count and slots per group. Returns `.ok` or the first
 /// failing vector's status.
 @inline(always)
-func quantizeNoOutliers(
+private func quantizeNoOutliers(
     _ src: UnsafeRawPointer, _ isF16: Bool, _ count: Int, _ srcStride: Int,
     _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer,
     _ bits: Int, _ fixedSlots: Int, _ fixedSlotsPerGroup: Int
@@ -221,7 +295,7 @@ func quantizeNoOutliers(
             next += blockVectors
             continue
         }
-        let end = blocks ? min(next + blockVectors, count) : count
+        let end = blocks && next + blockVectors < count ? next + blockVectors : count
         for v in next..<end {
             let x0 = src + v * srcStride * esize
             let record = dst + v * recordBytes
@@ -244,12 +318,11 @@ func quantizeNoOutliers(
                 // Metadata: (lo, step) of group chunk + j is lane 2j of `meta`.
                 let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
                 if inChunk >= 4 {
-                    record.storeBytes(of: SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]),
-                                      toByteOffset: metadataOffset + 4 * chunk, as: SIMD4<UInt32>.self)
+                    storeMetadata4(record, metadataOffset + 4 * chunk, SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]))
                 } else {
                     let metas = unsafeBitCast(meta, to: InlineArray<16, UInt32>.self)
                     for j in 0..<inChunk {
-                        record.storeBytes(of: metas[2 * j], toByteOffset: metadataOffset + 4 * (chunk + j), as: UInt32.self)
+                        storeMetadata1(record, metadataOffset + 4 * (chunk + j), metas[2 * j])
                     }
                 }
                 // Codes of the chunk's slots, written out one by one (loops here are not
@@ -258,15 +331,22 @@ func quantizeNoOutliers(
                 let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
                 let chunkSlots = (inChunk < 4 ? inChunk : 4) * slotsPerGroup
                 var j = 0, left = slotsPerGroup
-                @inline(always) func slot(_ k: Int) {
-                    if k < chunkSlots {
-                        emitSlotCodes(x0, isF16, s0 + k, los[2 * j], invs[2 * j], bits, record, &acc, &top, &inWord, &wordOffset)
-                        left -= 1
-                        if left == 0 { j += 1; left = slotsPerGroup }
-                    }
-                }
-                slot(0); slot(1); slot(2); slot(3); slot(4); slot(5); slot(6); slot(7)
-                slot(8); slot(9); slot(10); slot(11); slot(12); slot(13); slot(14); slot(15)
+                chunkSlot(0, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(1, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(2, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(3, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(4, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(5, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(6, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(7, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(8, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(9, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(10, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(11, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(12, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(13, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(14, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
+                chunkSlot(15, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
                 chunk += 4
             }
             if tailBits > 0 { storeTailWords(record, wordOffset, tailBits, acc) }
@@ -285,75 +365,282 @@ func quantizeNoOutliers(
     return .ok
 }
 
-// One copy per code width; fp32 rows of D = 64 and 128 with G = 32, 64 or D get copies with
-// constant loops.
+// One function per code width and shape (each holding one copy of the body: a function with
+// several copies grows past the inliner's limits in test builds, which then leaves calls to
+// generic stdlib specializations, weak symbols shared across the ISA modules). fp32 rows of
+// D = 64 and 128 with G = 32, 64 or D get copies with constant loops.
 
 @inline(never)
+private func quantizeNoOutliers1D128G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers1D64G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers1D128G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers1D128G128(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 8)
+}
+
+@inline(never)
+private func quantizeNoOutliers1D64G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers1F32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 0, 0)
+}
+
+@inline(never)
+private func quantizeNoOutliers1F16(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, true, count, srcStride, layout, dst, 1, 0, 0)
+}
+
 func quantizeNoOutliers1(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
                          _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 1, 0, 0) }
+    if elementType == .float16 { return quantizeNoOutliers1F16(src, count, srcStride, layout, dst) }
     switch (layout.dim, layout.groupSize) {
-    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 2)
-    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 2)
-    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 4)
-    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 8, 8)
-    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 4, 4)
-    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 1, 0, 0)
+    case (128, 32): return quantizeNoOutliers1D128G32(src, count, srcStride, layout, dst)
+    case (64, 32): return quantizeNoOutliers1D64G32(src, count, srcStride, layout, dst)
+    case (128, 64): return quantizeNoOutliers1D128G64(src, count, srcStride, layout, dst)
+    case (128, 128): return quantizeNoOutliers1D128G128(src, count, srcStride, layout, dst)
+    case (64, 64): return quantizeNoOutliers1D64G64(src, count, srcStride, layout, dst)
+    default: return quantizeNoOutliers1F32(src, count, srcStride, layout, dst)
     }
 }
 
 @inline(never)
+private func quantizeNoOutliers2D128G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers2D64G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers2D128G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers2D128G128(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 8)
+}
+
+@inline(never)
+private func quantizeNoOutliers2D64G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers2F32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 0, 0)
+}
+
+@inline(never)
+private func quantizeNoOutliers2F16(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, true, count, srcStride, layout, dst, 2, 0, 0)
+}
+
 func quantizeNoOutliers2(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
                          _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 2, 0, 0) }
+    if elementType == .float16 { return quantizeNoOutliers2F16(src, count, srcStride, layout, dst) }
     switch (layout.dim, layout.groupSize) {
-    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 2)
-    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 2)
-    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 4)
-    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 8, 8)
-    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 4, 4)
-    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 2, 0, 0)
+    case (128, 32): return quantizeNoOutliers2D128G32(src, count, srcStride, layout, dst)
+    case (64, 32): return quantizeNoOutliers2D64G32(src, count, srcStride, layout, dst)
+    case (128, 64): return quantizeNoOutliers2D128G64(src, count, srcStride, layout, dst)
+    case (128, 128): return quantizeNoOutliers2D128G128(src, count, srcStride, layout, dst)
+    case (64, 64): return quantizeNoOutliers2D64G64(src, count, srcStride, layout, dst)
+    default: return quantizeNoOutliers2F32(src, count, srcStride, layout, dst)
     }
 }
 
 @inline(never)
+private func quantizeNoOutliers3D128G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers3D64G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers3D128G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers3D128G128(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 8)
+}
+
+@inline(never)
+private func quantizeNoOutliers3D64G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers3F32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 0, 0)
+}
+
+@inline(never)
+private func quantizeNoOutliers3F16(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, true, count, srcStride, layout, dst, 3, 0, 0)
+}
+
 func quantizeNoOutliers3(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
                          _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 3, 0, 0) }
+    if elementType == .float16 { return quantizeNoOutliers3F16(src, count, srcStride, layout, dst) }
     switch (layout.dim, layout.groupSize) {
-    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 2)
-    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 2)
-    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 4)
-    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 8, 8)
-    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 4, 4)
-    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 3, 0, 0)
+    case (128, 32): return quantizeNoOutliers3D128G32(src, count, srcStride, layout, dst)
+    case (64, 32): return quantizeNoOutliers3D64G32(src, count, srcStride, layout, dst)
+    case (128, 64): return quantizeNoOutliers3D128G64(src, count, srcStride, layout, dst)
+    case (128, 128): return quantizeNoOutliers3D128G128(src, count, srcStride, layout, dst)
+    case (64, 64): return quantizeNoOutliers3D64G64(src, count, srcStride, layout, dst)
+    default: return quantizeNoOutliers3F32(src, count, srcStride, layout, dst)
     }
 }
 
 @inline(never)
+private func quantizeNoOutliers4D128G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers4D64G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers4D128G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers4D128G128(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 8)
+}
+
+@inline(never)
+private func quantizeNoOutliers4D64G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers4F32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 0, 0)
+}
+
+@inline(never)
+private func quantizeNoOutliers4F16(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, true, count, srcStride, layout, dst, 4, 0, 0)
+}
+
 func quantizeNoOutliers4(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
                          _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 4, 0, 0) }
+    if elementType == .float16 { return quantizeNoOutliers4F16(src, count, srcStride, layout, dst) }
     switch (layout.dim, layout.groupSize) {
-    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 2)
-    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 2)
-    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 4)
-    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 8, 8)
-    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 4, 4)
-    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 4, 0, 0)
+    case (128, 32): return quantizeNoOutliers4D128G32(src, count, srcStride, layout, dst)
+    case (64, 32): return quantizeNoOutliers4D64G32(src, count, srcStride, layout, dst)
+    case (128, 64): return quantizeNoOutliers4D128G64(src, count, srcStride, layout, dst)
+    case (128, 128): return quantizeNoOutliers4D128G128(src, count, srcStride, layout, dst)
+    case (64, 64): return quantizeNoOutliers4D64G64(src, count, srcStride, layout, dst)
+    default: return quantizeNoOutliers4F32(src, count, srcStride, layout, dst)
     }
 }
 
 @inline(never)
+private func quantizeNoOutliers8D128G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers8D64G32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 2)
+}
+
+@inline(never)
+private func quantizeNoOutliers8D128G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers8D128G128(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 8)
+}
+
+@inline(never)
+private func quantizeNoOutliers8D64G64(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 4)
+}
+
+@inline(never)
+private func quantizeNoOutliers8F32(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 0, 0)
+}
+
+@inline(never)
+private func quantizeNoOutliers8F16(_ src: UnsafeRawPointer, _ count: Int, _ srcStride: Int, _ layout: PackedLayout,
+    _ dst: UnsafeMutableRawPointer) -> KernelStatus {
+    quantizeNoOutliers(src, true, count, srcStride, layout, dst, 8, 0, 0)
+}
+
 func quantizeNoOutliers8(_ src: UnsafeRawPointer, _ elementType: ElementType, _ count: Int, _ srcStride: Int,
                          _ layout: PackedLayout, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    if elementType == .float16 { return quantizeNoOutliers(src, true, count, srcStride, layout, dst, 8, 0, 0) }
+    if elementType == .float16 { return quantizeNoOutliers8F16(src, count, srcStride, layout, dst) }
     switch (layout.dim, layout.groupSize) {
-    case (128, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 2)
-    case (64, 32): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 2)
-    case (128, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 4)
-    case (128, 128): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 8, 8)
-    case (64, 64): return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 4, 4)
-    default: return quantizeNoOutliers(src, false, count, srcStride, layout, dst, 8, 0, 0)
+    case (128, 32): return quantizeNoOutliers8D128G32(src, count, srcStride, layout, dst)
+    case (64, 32): return quantizeNoOutliers8D64G32(src, count, srcStride, layout, dst)
+    case (128, 64): return quantizeNoOutliers8D128G64(src, count, srcStride, layout, dst)
+    case (128, 128): return quantizeNoOutliers8D128G128(src, count, srcStride, layout, dst)
+    case (64, 64): return quantizeNoOutliers8D64G64(src, count, srcStride, layout, dst)
+    default: return quantizeNoOutliers8F32(src, count, srcStride, layout, dst)
     }
 }

@@ -51,8 +51,25 @@ extension Bench {
     struct Quantize: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Quantize fp32 rows into packed vectors.")
         @OptionGroup var options: KernelOptions
+        @Option(help: "affine (the midpoint quantizer, --group), codebook (Lloyd-Max levels, one fp16 scale per vector) or rotated (codebook after the Hadamard rotation, as the rlm formats).")
+        var format: String = "affine"
+
+        func validate() throws {
+            guard ["affine", "codebook", "rotated"].contains(format) else {
+                throw ValidationError("--format must be affine, codebook or rotated")
+            }
+        }
 
         func run() throws {
+            if format != "affine" {
+                let r: KernelBench.Result
+                do {
+                    r = try KernelBench.codebookQuantize(dim: options.dim, bits: options.bits, rotated: format == "rotated",
+                                                         vectors: options.vectors, kernels: try options.kernels(),
+                                                         repetitions: options.repetitions, withReference: options.reference)
+                } catch let error as ValidationError { throw error } catch { throw ValidationError("\(error)") }
+                return try emit(r, json: options.json) { describe(r) }
+            }
             let r = KernelBench.quantize(layout: try options.layout(), vectors: options.vectors, kernels: try options.kernels(),
                                          repetitions: options.repetitions, withReference: options.reference)
             try emit(r, json: options.json) { describe(r) }
