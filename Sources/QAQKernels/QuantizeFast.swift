@@ -107,10 +107,9 @@ private func tailWord(_ record: UnsafeMutableRawPointer, _ bits: Int, _ acc: U32
 @inline(always)
 private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ lo: Float, _ inv: Float, _ bits: Int,
                    _ record: UnsafeMutableRawPointer, _ acc: inout U32x16, _ top: inout U32x16,
-                   _ inWord: inout Int, _ wordOffset: inout Int, _ raw: inout U32x16) {
+                   _ inWord: inout Int, _ wordOffset: inout Int) {
     let x = loadElements(src, isF16, 16 * s)
     var c = truncatedCodes((x - F32x16(repeating: lo)) * F32x16(repeating: inv))
-    raw |= c    // NaN anywhere truncates to 0x8000_0000 (valid codes are at most 2^b)
     c &-= c &>> U32x16(repeating: UInt32(bits))
     let split = bits == 3
     let b0 = split ? 2 : bits
@@ -136,41 +135,41 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
 @inline(always)
 private func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
 
-// The range reduction of 16 groups (vector i's minimum, or maximum, in lane i at the end):
-// four levels of pairwise folds — 256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit
-// lanes — 30 shuffles and 15 minima in all.
-
-/// [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
+/// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise
+/// folds (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and
+/// 15 minima in all.
 @inline(always)
-private func foldHalves16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
-    foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
-}
-
-/// Items of 8 lanes → 4.
-@inline(always)
-private func foldQuarters16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
-    foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
-}
-
-/// Items of 4 lanes → 2.
-@inline(always)
-private func foldPairs16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
-    foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
-}
-
-/// Items of 2 lanes → 1.
-@inline(always)
-private func foldLanes16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
-    let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
-    let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
-    return foldLevel(even, odd, isMin)
+private func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
+              _ v6: F32x16, _ v7: F32x16, _ v8: F32x16, _ v9: F32x16, _ v10: F32x16, _ v11: F32x16,
+              _ v12: F32x16, _ v13: F32x16, _ v14: F32x16, _ v15: F32x16) -> F32x16 {
+    // [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
+    @inline(always) func halves(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
+    }
+    // Items of 8 lanes → 4.
+    @inline(always) func quarters(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
+    }
+    // Items of 4 lanes → 2.
+    @inline(always) func pairs(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
+    }
+    // Items of 2 lanes → 1.
+    @inline(always) func lanes(_ a: F32x16, _ b: F32x16) -> F32x16 {
+        let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+        let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+        return foldLevel(even, odd, isMin)
+    }
+    let q0 = quarters(halves(v0, v1), halves(v2, v3)), q1 = quarters(halves(v4, v5), halves(v6, v7))
+    let q2 = quarters(halves(v8, v9), halves(v10, v11)), q3 = quarters(halves(v12, v13), halves(v14, v15))
+    return lanes(pairs(q0, q1), pairs(q2, q3))
 }
 
 /// Codes, metadata and tail words of one vector of a 16-group block: groups `first…first +
 /// groupsPerVector − 1` of the block's parameters, two slots each.
 @inline(always)
 private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ first: Int, _ groupsPerVector: Int,
-                     _ bits: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16, _ raw: inout U32x16) {
+                     _ bits: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16) {
     let slotCount = 2 * groupsPerVector
     let split = bits == 3
     let b0 = split ? 2 : bits
@@ -182,10 +181,10 @@ private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRaw
     }
     var acc = U32x16(), top = U32x16()
     var inWord = 0, wordOffset = 0
-    blockGroup(row, record, 0, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset, &raw)
-    blockGroup(row, record, 1, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset, &raw)
-    blockGroup(row, record, 2, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset, &raw)
-    blockGroup(row, record, 3, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset, &raw)
+    blockGroup(row, record, 0, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 1, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 2, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
+    blockGroup(row, record, 3, first, groupsPerVector, bits, lo, inv, &acc, &top, &inWord, &wordOffset)
     let codesPerWord = 32 / b0
     let tailBits = (slotCount % codesPerWord) * b0
     if tailBits > 0 { storeTailWords(record, wordOffset, tailBits, acc) }
@@ -196,29 +195,27 @@ private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRaw
 @inline(always)
 private func blockGroup(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPointer, _ j: Int, _ first: Int,
                         _ groupsPerVector: Int, _ bits: Int, _ lo: F32x16, _ inv: F32x16, _ acc: inout U32x16,
-                        _ top: inout U32x16, _ inWord: inout Int, _ wordOffset: inout Int, _ raw: inout U32x16) {
+                        _ top: inout U32x16, _ inWord: inout Int, _ wordOffset: inout Int) {
     if j < groupsPerVector {
         let l = lo[first + j], i = inv[first + j]
-        emitSlotCodes(row, false, 2 * j, l, i, bits, record, &acc, &top, &inWord, &wordOffset, &raw)
-        emitSlotCodes(row, false, 2 * j + 1, l, i, bits, record, &acc, &top, &inWord, &wordOffset, &raw)
+        emitSlotCodes(row, false, 2 * j, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
+        emitSlotCodes(row, false, 2 * j + 1, l, i, bits, record, &acc, &top, &inWord, &wordOffset)
     }
 }
 
 /// Lane-wise range of block group `i`: vector i / groupsPerVector, its group i % groupsPerVector.
 @inline(always)
-private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int) -> (F32x16, F32x16) {
-    let x = src + (i / groupsPerVector) * rowBytes + (i % groupsPerVector) * 128
-    let a = x.loadUnaligned(as: F32x16.self), b = (x + 64).loadUnaligned(as: F32x16.self)
-    return (vmin(a, b), vmax(a, b))
+private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int,
+                        _ probe: inout F32x16) -> (F32x16, F32x16) {
+    laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
 }
 
 /// Vector `v` of a block, if the block has that many.
 @inline(always)
 private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer,
-                         _ recordBytes: Int, _ bits: Int, _ groupsPerVector: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16,
-                         _ raw: inout U32x16) {
+                         _ recordBytes: Int, _ bits: Int, _ groupsPerVector: Int, _ meta: U32x16, _ lo: F32x16, _ inv: F32x16) {
     if v < 16 / groupsPerVector {
-        emitBlockVector(src + v * rowBytes, dst + v * recordBytes, v * groupsPerVector, groupsPerVector, bits, meta, lo, inv, &raw)
+        emitBlockVector(src + v * rowBytes, dst + v * recordBytes, v * groupsPerVector, groupsPerVector, bits, meta, lo, inv)
     }
 }
 
@@ -229,39 +226,27 @@ private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ d
 @inline(always)
 private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
                      _ bits: Int, _ groupsPerVector: Int) -> Bool {
-    // Ranges four groups at a time, each four folded at once (few live registers); no probe
-    // sum (a serial chain of adds): NaN shows in the codes instead (see below), ±Inf and
-    // magnitudes beyond fp16 in the ranges.
-    let (mn0, mx0) = blockRanges4(src, rowBytes, 0, groupsPerVector), (mn1, mx1) = blockRanges4(src, rowBytes, 4, groupsPerVector)
-    let (mn2, mx2) = blockRanges4(src, rowBytes, 8, groupsPerVector), (mn3, mx3) = blockRanges4(src, rowBytes, 12, groupsPerVector)
-    let mn = foldLanes16(foldPairs16(mn0, mn1, true), foldPairs16(mn2, mn3, true), true)
-    let mx = foldLanes16(foldPairs16(mx0, mx1, false), foldPairs16(mx2, mx3, false), false)
+    var probe = F32x16()
+    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &probe), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &probe), (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &probe), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &probe)
+    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &probe), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &probe), (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &probe), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &probe)
+    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &probe), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &probe), (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &probe), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &probe)
+    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &probe), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &probe), (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &probe), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &probe)
+    let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
+    let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
     let p = groupParameters16(min: mn, max: mx, bits: bits)
     let fail = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx) | p.bad
-    if orReduce16(fail) != 0 { return false }
+    let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
+    if orReduce16(fail | nonFinite) != 0 { return false }
     let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
-    var raw = U32x16()
-    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv, &raw)
-    // A NaN input (or a NaN parameter) made a raw code 0x8000_0000: the records written are
-    // rewritten by the caller's one-by-one path, which reports the vector.
-    return orReduce16(raw & U32x16(repeating: 0x8000_0000)) == 0
-}
-
-/// The lane-wise ranges of block groups i…i+3, folded to 4-lane items: (minima, maxima) with
-/// group i+k's items in lanes 4k…4k+3.
-@inline(always)
-private func blockRanges4(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int) -> (F32x16, F32x16) {
-    let (n0, x0) = blockRange(src, rowBytes, i, groupsPerVector), (n1, x1) = blockRange(src, rowBytes, i + 1, groupsPerVector)
-    let (n2, x2) = blockRange(src, rowBytes, i + 2, groupsPerVector), (n3, x3) = blockRange(src, rowBytes, i + 3, groupsPerVector)
-    return (foldQuarters16(foldHalves16(n0, n1, true), foldHalves16(n2, n3, true), true),
-            foldQuarters16(foldHalves16(x0, x1, false), foldHalves16(x2, x3, false), false))
+    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    return true
 }
 
 /// Slot `k` of a chunk (if the chunk has that many), in group `j` of the chunk.
@@ -271,8 +256,7 @@ private func chunkSlot(_ k: Int, _ chunkSlots: Int, _ x0: UnsafeRawPointer, _ is
                        _ record: UnsafeMutableRawPointer, _ j: inout Int, _ left: inout Int, _ acc: inout U32x16,
                        _ top: inout U32x16, _ inWord: inout Int, _ wordOffset: inout Int) {
     if k < chunkSlots {
-        var unused = U32x16()   // (this path finds NaN with its probe)
-        emitSlotCodes(x0, isF16, s0 + k, los[2 * j], invs[2 * j], bits, record, &acc, &top, &inWord, &wordOffset, &unused)
+        emitSlotCodes(x0, isF16, s0 + k, los[2 * j], invs[2 * j], bits, record, &acc, &top, &inWord, &wordOffset)
         left -= 1
         if left == 0 { j += 1; left = slotsPerGroup }
     }
