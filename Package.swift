@@ -30,7 +30,7 @@ func kernelSettings(march: String?) -> [SwiftSetting] {
 var kernelTargets: [Target] = [
     .target(
         name: "QAQKernelsBase",
-        dependencies: ["QAQLayout"],
+        dependencies: ["QAQLayout", "_QAQSIMDShims"],
         path: "Sources/QAQKernels",
         swiftSettings: kernelSettings(march: nil)),
 ]
@@ -39,12 +39,12 @@ if isX86 {
     kernelTargets += [
         .target(
             name: "QAQKernelsV3",
-            dependencies: ["QAQLayout"],
+            dependencies: ["QAQLayout", "_QAQSIMDShims"],
             path: "Sources/QAQKernelsV3",
             swiftSettings: kernelSettings(march: "x86-64-v3")),
         .target(
             name: "QAQKernelsV4",
-            dependencies: ["QAQLayout"],
+            dependencies: ["QAQLayout", "_QAQSIMDShims"],
             path: "Sources/QAQKernelsV4",
             swiftSettings: kernelSettings(march: "x86-64-v4")),
     ]
@@ -55,6 +55,7 @@ let package = Package(
     name: "QAQ",
     products: [
         .library(name: "QAQ", targets: ["QAQ"]),
+        .library(name: "QAQTuning", targets: ["QAQTuning"]),
         .executable(name: "qaq", targets: ["qaq"]),
         .executable(name: "qaqtune", targets: ["qaqtune"]),
     ],
@@ -66,6 +67,8 @@ let package = Package(
             name: "CQAQSupport",
             cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "QAQLayout"),
+        // Header-only C: the variable lane permute the kernels' code-map lookups need.
+        .target(name: "_QAQSIMDShims"),
         .systemLibrary(
             name: "CHwloc",
             pkgConfig: "hwloc",

@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // Decode-attention kernels over code-map records (CodebookLayout): the keys scored and the
 // values summed straight from the codes, each decoded in registers as
@@ -15,11 +16,21 @@ func unscaledMagnitudes(_ levels: UnsafePointer<Float>, _ h: Int)
 
 typealias Magnitudes = (F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16)
 
+/// The `n` (2, 4, 8 or 16) levels in lanes 0…n−1 of one register, zeros after: the table
+/// `qaq_permute16` looks codes up in (code c → levels[c], the reference's definition).
+@inline(__always)
+func levelTable(_ l: UnsafePointer<Float>, _ n: Int) -> F32x16 {
+    if n == 16 { return UnsafeRawPointer(l).loadUnaligned(as: F32x16.self) }
+    let z: Float = 0
+    return F32x16(l[0], l[1], n > 2 ? l[2] : z, n > 2 ? l[3] : z, n > 4 ? l[4] : z, n > 4 ? l[5] : z,
+                  n > 4 ? l[6] : z, n > 4 ? l[7] : z, z, z, z, z, z, z, z, z)
+}
+
 /// The next slot of a code-map record with h magnitudes: x̂ = levels[c]·scale (state in the
 /// kernel's variables, see `affineNext`).
 @inline(__always)
 func codebookNext(
-    _ record: UnsafeRawPointer, _ layout: CodebookLayout, _ h: Int, _ mags: Magnitudes,
+    _ record: UnsafeRawPointer, _ layout: CodebookLayout, _ h: Int, _ mags: Magnitudes, _ table: F32x16,
     _ lanes: inout U32x16, _ leftInWord: inout Int, _ slot: inout Int, _ group: inout Int, _ leftInGroup: inout Int,
     _ scale: inout F32x16
 ) -> F32x16 {
@@ -43,6 +54,10 @@ func codebookNext(
     }
     leftInGroup -= 1
     slot += 1
+    if qaq_permute16_native() != 0 {
+        // The level table in one register: one vpermps (AVX-512) or four 8-lane permutes.
+        return qaq_permute16(table, c) * scale
+    }
     let neg = U32x16() &- ((c &>> U32x16(repeating: UInt32(layout.bits - 1))) ^ U32x16(repeating: 1))
     let m = selectMagnitude((c ^ neg) & U32x16(repeating: UInt32(h - 1)), h, mags)
     let x = unsafeBitCast(unsafeBitCast(m, to: U32x16.self) ^ (neg & U32x16(repeating: 0x8000_0000)), to: F32x16.self)
@@ -85,11 +100,11 @@ func codebookScoresH(
     _ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
     _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch, _ h: Int
 ) {
-    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h)
+    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h), table = levelTable(levels, 2 * h)
     var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
     scoresAllHeads(q, heads, dim: layout.dim, count: count, out, outStride, parts: scratch.parts, corrections: false,
                    start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                   next: { codebookNext(record, layout, h, mags, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) },
+                   next: { codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) },
                    correction: { _, _ in 0 })
 }
 
@@ -98,11 +113,11 @@ func codebookAccumulateH(
     _ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
     _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ scratch: AttentionScratch, _ h: Int
 ) {
-    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h)
+    let rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h), table = levelTable(levels, 2 * h)
     var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
     accumulateAllHeads(w, wStride, heads, dim: layout.dim, count: count, out, tile: scratch.tile,
                        start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                       next: { codebookNext(record, layout, h, mags, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) })
+                       next: { codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) })
 }
 
 extension Reference {

@@ -1,0 +1,1 @@
+// Header-only target (SwiftPM needs one source file).
