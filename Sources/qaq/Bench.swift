@@ -5,7 +5,7 @@ import QAQ
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels on this machine (1 thread), each beside the read roof measured in the same run.",
-        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self, Attention.self])
+        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self, Attention.self, Prefill.self])
 }
 
 struct KernelOptions: ParsableArguments {

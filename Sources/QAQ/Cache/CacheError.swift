@@ -13,6 +13,8 @@ public enum CacheError: Error, Equatable, Sendable, CustomStringConvertible {
     case truncateBeyondEnd(requested: Int, tokens: Int)
     /// Appending would exceed the configured context limit.
     case contextFull(layer: Int, tokens: Int, appending: Int, limit: Int)
+    /// Block attention for `count` queries needs 1 ≤ count ≤ the tokens held.
+    case queryBlockOutOfRange(layer: Int, count: Int, tokens: Int)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum CacheError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidProbability(let l, let h, let t, let v): return "layer \(l), q head \(h), token \(t): attention probability \(v) is not in [0, 1]"
         case .truncateBeyondEnd(let r, let n): return "cannot truncate to \(r) tokens: the cache holds \(n)"
         case .contextFull(let l, let n, let a, let m): return "layer \(l): appending \(a) tokens to \(n) exceeds the context limit of \(m)"
+        case .queryBlockOutOfRange(let l, let c, let n): return "layer \(l): a block of \(c) queries needs 1 ≤ count ≤ \(n), the tokens held"
         }
     }
 }

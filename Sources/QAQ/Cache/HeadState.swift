@@ -20,20 +20,13 @@ final class LayerState {
     var count = 0
     /// Buffers of decode attention for this layer (layers may run concurrently).
     let workspace = AttentionWorkspace()
-    /// Codecs by format, made once.
-    private var codecs: [StorageFormat: any VectorCodec] = [:]
+    /// Buffers of block (prefill) attention, made on first use.
+    lazy var blockWorkspace = BlockAttentionWorkspace()
 
     init(heads: Int, pageTokens: Int, dim: Int, tracksStatistics: Bool, attentionWindow: Int) {
         self.heads = (0..<heads).map { _ in
             HeadState(pageTokens: pageTokens, dim: dim, tracksStatistics: tracksStatistics, attentionWindow: attentionWindow)
         }
-    }
-
-    func codec(_ format: StorageFormat, dim: Int, kernels: KernelSet) throws(CacheError) -> any VectorCodec {
-        if let c = codecs[format] { return c }
-        let c = try format.codec(dim: dim, kernels: kernels)
-        codecs[format] = c
-        return c
     }
 }
 
@@ -58,6 +51,16 @@ struct HeadState {
     var stagedFrom = 0
     /// High quantile of ‖q/√D‖² seen by this head.
     var queryNorms = OnlineQuantile(p: 0.9)
+    /// Codecs by format, made once per head (each head's own: a batched append stores the
+    /// heads concurrently, with no state shared between them).
+    private var codecs: [StorageFormat: any VectorCodec] = [:]
+
+    mutating func codec(_ format: StorageFormat, kernels: KernelSet) throws(CacheError) -> any VectorCodec {
+        if let c = codecs[format] { return c }
+        let c = try format.codec(dim: dim, kernels: kernels)
+        codecs[format] = c
+        return c
+    }
 
     /// Whether per-token statistics are kept (attention history and ranges): only for
     /// policies that read them, so fixed formats pay no bookkeeping for them.

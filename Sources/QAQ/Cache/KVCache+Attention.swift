@@ -251,7 +251,7 @@ struct AttentionContext: @unchecked Sendable {
         var off = 0
         for p in item.firstPage..<item.endPage {
             let page = keyPages[p]
-            scorePage(page, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch)
+            scorePage(page, heads: g, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch)
             addQueryMean(h: h, positions: page.positions, out: buf + off, stride: stride)
             off += page.count
         }
@@ -287,7 +287,7 @@ struct AttentionContext: @unchecked Sendable {
         off = 0
         for p in item.firstPage..<item.endPage {
             let page = valuePages[p]
-            accumulatePage(page, weights: buf + off, wStride: stride, o: o, oRot: oRot, scratch: scratch)
+            accumulatePage(page, heads: g, weights: buf + off, wStride: stride, o: o, oRot: oRot, scratch: scratch)
             off += page.count
         }
         if item.window && n > 0 {
@@ -324,7 +324,7 @@ struct AttentionContext: @unchecked Sendable {
                 let src = w + j * tokens
                 for (i, p) in page.positions.enumerated() { gathered[j * c + i] = src[Int(p)] }
             }
-            accumulatePage(page, weights: gathered, wStride: c, o: o, oRot: oRot, scratch: scratch)
+            accumulatePage(page, heads: g, weights: gathered, wStride: c, o: o, oRot: oRot, scratch: scratch)
         }
         let n = hs.windowCount
         if n > 0 {
@@ -332,8 +332,10 @@ struct AttentionContext: @unchecked Sendable {
         }
     }
 
-    private func scorePage(_ page: TokenPages.Page, q: UnsafePointer<Float>, qcb: UnsafePointer<Float>,
-                           out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch) {
+    /// Scores of `g` queries (`q`, and `qcb` rotated into the code maps' domain) against the
+    /// keys of one page: `out[h·stride + slot]`.
+    func scorePage(_ page: TokenPages.Page, heads g: Int, q: UnsafePointer<Float>, qcb: UnsafePointer<Float>,
+                   out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch) {
         let d = dim, n = page.count
         switch page.kind {
         case .affine(let layout):
@@ -358,8 +360,10 @@ struct AttentionContext: @unchecked Sendable {
         }
     }
 
-    private func accumulatePage(_ page: TokenPages.Page, weights w: UnsafePointer<Float>, wStride: Int,
-                                o: UnsafeMutablePointer<Float>, oRot: UnsafeMutablePointer<Float>, scratch: AttentionScratch) {
+    /// `o[h·D + i] += Σ_slot w[h·wStride + slot]·v̂_slot[i]` for `g` heads over the values of one
+    /// page (records stored in the code maps' rotated domain into `oRot`).
+    func accumulatePage(_ page: TokenPages.Page, heads g: Int, weights w: UnsafePointer<Float>, wStride: Int,
+                        o: UnsafeMutablePointer<Float>, oRot: UnsafeMutablePointer<Float>, scratch: AttentionScratch) {
         let d = dim, n = page.count
         switch page.kind {
         case .affine(let layout):

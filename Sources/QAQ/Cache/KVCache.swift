@@ -4,7 +4,10 @@
 ///
 /// ## Engine API
 /// - ``append(layer:keys:values:)`` one token or a batch (prefill). Keys and values are
-///   row-major `[tokens][kvHeads][headDim]`, fp32 or fp16.
+///   row-major `[tokens][kvHeads][headDim]`, fp32 or fp16. A batch runs its KV heads
+///   concurrently on ``attentionPlan``'s threads (the same bytes as one thread).
+/// - ``attention(layer:queries:count:into:)`` causal attention for the queries of the last
+///   `count` tokens appended (prefill blocks).
 /// - ``attention(layer:queries:)`` decode attention for one new query token per q head
 ///   (`[queryHeads][headDim]`, q head h reads KV head h / group), over everything stored,
 ///   recording the attention probabilities when the policy uses them.
@@ -49,6 +52,9 @@ public final class KVCache: @unchecked Sendable {
     // MARK: Append
 
     /// Appends `tokens` tokens to `layer`. Validates everything first: on error nothing changes.
+    /// With more than one token and an ``attentionPlan`` of more than one thread, the KV heads
+    /// are stored concurrently on the layer's worker pool; the result is byte-identical to the
+    /// serial path. One token always runs on the caller.
     public func append(layer: Int, keys: UnsafeBufferPointer<Float>, values: UnsafeBufferPointer<Float>) throws(CacheError) {
         let s = try state(layer)
         let row = configuration.kvHeads * configuration.headDim
@@ -67,6 +73,10 @@ public final class KVCache: @unchecked Sendable {
                 guard k.magnitude <= 65504, v.magnitude <= 65504 else { throw .outOfRange(layer: layer, token: t) }
             }
         }
+        if tokens > 1, configuration.kvHeads > 1, let pool = s.workspace.pool(for: attentionPlan) {
+            try appendConcurrently(s, layer: layer, keys: keys.baseAddress!, values: values.baseAddress!, tokens: tokens, pool: pool)
+            return
+        }
         for h in 0..<configuration.kvHeads { s.heads[h].beginAppend(at: s.count) }
         for t in 0..<tokens {
             for h in 0..<configuration.kvHeads {
@@ -74,8 +84,53 @@ public final class KVCache: @unchecked Sendable {
                 s.heads[h].pushWindow(keys.baseAddress! + base, values.baseAddress! + base, rotation: rotation)
             }
             s.count += 1
-            for h in 0..<configuration.kvHeads { try release(s, head: h, layer: layer) }
+            for h in 0..<configuration.kvHeads { try release(&s.heads[h], layer: layer, count: s.count) }
         }
+    }
+
+    /// The batched append on the layer's worker pool: each KV head's tokens go through its
+    /// window and its releases (quantization, outliers, staging) in the same order as the
+    /// serial path, heads concurrently. A head's work reads and writes only its own state
+    /// (its codec table included); the token count it would see after each token is
+    /// passed in, and the layer's count is set once at the end. The result is byte-identical
+    /// to the serial path.
+    ///
+    /// After validation the only failures left are a codec refusing a format (a
+    /// configuration error): each head then stops at its failing token, every head is cut back
+    /// to the tokens all heads reached (so the layer stays consistent), and the error of the
+    /// lowest failing head is thrown.
+    private func appendConcurrently(_ s: LayerState, layer: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                    tokens: Int, pool: WorkerPool) throws(CacheError) {
+        let kvHeads = configuration.kvHeads, d = configuration.headDim, row = kvHeads * d
+        let start = s.count
+        let failures = UnsafeMutableBufferPointer<CacheError?>.allocate(capacity: kvHeads)
+        failures.initialize(repeating: nil)
+        let reached = UnsafeMutableBufferPointer<Int>.allocate(capacity: kvHeads)
+        reached.initialize(repeating: 0)
+        defer {
+            failures.deinitialize()
+            failures.deallocate()
+            reached.deallocate()
+        }
+        s.heads.withUnsafeMutableBufferPointer { heads in
+            pool.run(items: kvHeads) { _, h in
+                heads[h].beginAppend(at: start)
+                for t in 0..<tokens {
+                    heads[h].pushWindow(keys + t * row + h * d, values + t * row + h * d, rotation: rotation)
+                    reached[h] = t + 1
+                    do throws(CacheError) { try release(&heads[h], layer: layer, count: start + t + 1) } catch {
+                        failures[h] = error
+                        return
+                    }
+                }
+            }
+        }
+        let done = reached.min() ?? tokens
+        if done < tokens {
+            for h in 0..<kvHeads where reached[h] > done { s.heads[h].truncate(to: start + done) }
+        }
+        s.count = start + done
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
     }
 
     /// Appends fp16 keys and values (same layout as the fp32 overload).
@@ -93,22 +148,24 @@ public final class KVCache: @unchecked Sendable {
         }
     }
 
-    /// Moves tokens of head `h` out of the hot window while it is over its size.
-    private func release(_ s: LayerState, head h: Int, layer: Int) throws(CacheError) {
+    /// Moves tokens of head `hs` out of the hot window while it is over its size; `count` is the
+    /// layer's token count once the token just pushed is counted (the policy's context length).
+    /// Touches no state but the head's (safe for different heads at once).
+    private func release(_ hs: inout HeadState, layer: Int, count: Int) throws(CacheError) {
         let policy = configuration.policy
         let d = configuration.headDim
         switch policy.keyScheme {
         case .channel(let blockTokens):
-            while s.heads[h].windowCount >= policy.hotWindow + blockTokens {
-                let first = s.heads[h].windowStart
+            while hs.windowCount >= policy.hotWindow + blockTokens {
+                let first = hs.windowStart
                 var contexts: [TokenContext] = []
-                for p in first..<(first + blockTokens) { contexts.append(context(s, head: h, position: p)) }
+                for p in first..<(first + blockTokens) { contexts.append(context(hs, position: p, count: count)) }
                 let bits = policy.keyBlockBits(contexts)
                 let codec: KIVIKeyCodec
                 do { codec = try KIVIKeyCodec(dim: d, bits: bits, blockTokens: blockTokens) } catch {
                     throw .unsupportedFormat("channel keys at \(bits) bits: \(error)")
                 }
-                let keysF32 = s.heads[h].windowRows(keys: true, from: first, count: blockTokens)
+                let keysF32 = hs.windowRows(keys: true, from: first, count: blockTokens)
                 let block = KeyBlock(firstPosition: first, codec: codec)
                 do {
                     try keysF32.withUnsafeBufferPointer { src in
@@ -117,16 +174,16 @@ public final class KVCache: @unchecked Sendable {
                 } catch { throw CacheError(error, layer: layer, token: first) }
                 for (i, p) in (first..<(first + blockTokens)).enumerated() {
                     let (_, value) = policy.storage(for: contexts[i])
-                    try storeValue(s, head: h, position: p, format: value, layer: layer)
+                    try storeValue(&hs, position: p, format: value, layer: layer)
                 }
-                s.heads[h].keyBlocks.append(block)
-                s.heads[h].dropWindow(blockTokens)
+                hs.keyBlocks.append(block)
+                hs.dropWindow(blockTokens)
             }
         case .token, .rotated:
-            while s.heads[h].windowCount > policy.hotWindow {
-                let p = s.heads[h].windowStart
-                if policy.centersKeys, s.heads[h].keyMean == nil, p >= policy.sinkTokens {
-                    s.heads[h].computeKeyMean(count: max(1, min(policy.hotWindow, s.heads[h].windowCount)))
+            while hs.windowCount > policy.hotWindow {
+                let p = hs.windowStart
+                if policy.centersKeys, hs.keyMean == nil, p >= policy.sinkTokens {
+                    hs.computeKeyMean(count: max(1, min(policy.hotWindow, hs.windowCount)))
                 }
                 let formats: (key: StorageFormat, value: StorageFormat)
                 if p < policy.sinkTokens {
@@ -134,44 +191,44 @@ public final class KVCache: @unchecked Sendable {
                 } else if let staging = policy.staging {
                     formats = (staging.format, staging.format)
                 } else {
-                    formats = policy.storage(for: context(s, head: h, position: p))
+                    formats = policy.storage(for: context(hs, position: p, count: count))
                 }
-                try storeKey(s, head: h, position: p, format: formats.key, layer: layer)
-                try storeValue(s, head: h, position: p, format: formats.value, layer: layer)
-                s.heads[h].dropWindow(1)
+                try storeKey(&hs, position: p, format: formats.key, layer: layer)
+                try storeValue(&hs, position: p, format: formats.value, layer: layer)
+                hs.dropWindow(1)
             }
             if let staging = policy.staging {
-                try promoteStaged(s, head: h, layer: layer, format: staging.format, upTo: s.count - policy.hotWindow - staging.tokens)
+                try promoteStaged(&hs, layer: layer, format: staging.format, upTo: count - policy.hotWindow - staging.tokens, count: count)
             }
         }
     }
 
     /// Gives staged tokens before `limit` their final storage (re-encoded from the staged
     /// values: bits never rise, and the final format is the policy's for the token now).
-    private func promoteStaged(_ s: LayerState, head h: Int, layer: Int, format staged: StorageFormat, upTo limit: Int) throws(CacheError) {
-        let d = configuration.headDim
-        while s.heads[h].stagedFrom < min(limit, s.heads[h].windowStart) {
-            let p = s.heads[h].stagedFrom
+    private func promoteStaged(_ hs: inout HeadState, layer: Int, format staged: StorageFormat, upTo limit: Int,
+                               count: Int) throws(CacheError) {
+        while hs.stagedFrom < min(limit, hs.windowStart) {
+            let p = hs.stagedFrom
             if p >= configuration.policy.sinkTokens {
-                let ctx = storedContext(s, head: h, position: p)
+                let ctx = storedContext(hs, position: p, count: count)
                 let final = configuration.policy.storage(for: ctx)
                 for keys in [true, false] {
                     let target = keys ? final.key : final.value
                     guard target != staged, target.bits <= staged.bits else { continue }
-                    let codec = try s.codec(target, dim: d, kernels: configuration.kernels)
-                    try move(s, head: h, keys: keys, position: p, from: staged, to: target, codec: codec, layer: layer)
+                    let codec = try hs.codec(target, kernels: configuration.kernels)
+                    try move(&hs, keys: keys, position: p, from: staged, to: target, codec: codec, layer: layer)
                 }
             }
-            s.heads[h].stagedFrom += 1
+            hs.stagedFrom += 1
         }
     }
 
     /// Re-encodes a stored token from `from` to `to` (affine → affine of the same groups by
     /// exact code shifts, anything else through the decoded values).
-    private func move(_ s: LayerState, head h: Int, keys: Bool, position p: Int, from: StorageFormat, to: StorageFormat,
+    private func move(_ hs: inout HeadState, keys: Bool, position p: Int, from: StorageFormat, to: StorageFormat,
                       codec: any VectorCodec, layer: Int) throws(CacheError) {
-        guard let (pageIndex, slot) = (keys ? s.heads[h].keys : s.heads[h].values).find(position: p, format: from) else { return }
-        let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[pageIndex]
+        guard let (pageIndex, slot) = (keys ? hs.keys : hs.values).find(position: p, format: from) else { return }
+        let page = (keys ? hs.keys : hs.values).pages[pageIndex]
         var record = [UInt8](repeating: 0, count: codec.bytesPerVector)
         if case .affine(_, let g0, let k0) = from, case .affine(_, let g1, let k1) = to, g0 == g1, k0 == k1,
            let fromLayout = (page.codec as? AffineCodec)?.layout, let toLayout = (codec as? AffineCodec)?.layout {
@@ -187,35 +244,35 @@ public final class KVCache: @unchecked Sendable {
         }
         record.withUnsafeBytes { raw in
             if keys {
-                s.heads[h].keys.remove(page: pageIndex, slot: slot)
-                s.heads[h].keys.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
+                hs.keys.remove(page: pageIndex, slot: slot)
+                hs.keys.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
             } else {
-                s.heads[h].values.remove(page: pageIndex, slot: slot)
-                s.heads[h].values.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
+                hs.values.remove(page: pageIndex, slot: slot)
+                hs.values.insert(position: p, format: to, codec: codec, record: raw.baseAddress!)
             }
         }
     }
 
-    private func storeKey(_ s: LayerState, head h: Int, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
-        let codec = try s.codec(format, dim: configuration.headDim, kernels: configuration.kernels)
-        var row = s.heads[h].windowRows(keys: true, from: p, count: 1)
-        if let mean = s.heads[h].keyMean, p >= configuration.policy.sinkTokens {
+    private func storeKey(_ hs: inout HeadState, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
+        let codec = try hs.codec(format, kernels: configuration.kernels)
+        var row = hs.windowRows(keys: true, from: p, count: 1)
+        if let mean = hs.keyMean, p >= configuration.policy.sinkTokens {
             for i in 0..<row.count { row[i] -= mean[i] }
         }
-        try encodeInto(s, codec: codec, row: row, layer: layer, position: p) { scratch in
-            s.heads[h].keys.insert(position: p, format: format, codec: codec, record: scratch)
+        try encodeInto(codec: codec, row: row, layer: layer, position: p) { scratch in
+            hs.keys.insert(position: p, format: format, codec: codec, record: scratch)
         }
     }
 
-    private func storeValue(_ s: LayerState, head h: Int, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
-        let codec = try s.codec(format, dim: configuration.headDim, kernels: configuration.kernels)
-        let row = s.heads[h].windowRows(keys: false, from: p, count: 1)
-        try encodeInto(s, codec: codec, row: row, layer: layer, position: p) { scratch in
-            s.heads[h].values.insert(position: p, format: format, codec: codec, record: scratch)
+    private func storeValue(_ hs: inout HeadState, position p: Int, format: StorageFormat, layer: Int) throws(CacheError) {
+        let codec = try hs.codec(format, kernels: configuration.kernels)
+        let row = hs.windowRows(keys: false, from: p, count: 1)
+        try encodeInto(codec: codec, row: row, layer: layer, position: p) { scratch in
+            hs.values.insert(position: p, format: format, codec: codec, record: scratch)
         }
     }
 
-    private func encodeInto(_ s: LayerState, codec: any VectorCodec, row: [Float], layer: Int, position: Int,
+    private func encodeInto(codec: any VectorCodec, row: [Float], layer: Int, position: Int,
                             _ store: (UnsafeRawPointer) -> Void) throws(CacheError) {
         var scratch = [UInt8](repeating: 0, count: codec.bytesPerVector)
         do {
@@ -226,18 +283,19 @@ public final class KVCache: @unchecked Sendable {
         scratch.withUnsafeBytes { store($0.baseAddress!) }
     }
 
-    /// The policy's view of a token already out of the window (ranges from the statistics).
-    private func storedContext(_ s: LayerState, head h: Int, position p: Int) -> TokenContext {
-        TokenContext(position: p, contextLength: s.count, keyRange: s.heads[h].keyRange(p),
-                     valueRange: s.heads[h].valueRange(p), recentMaxAttention: s.heads[h].recentMax(p),
-                     queryNormSquared: s.heads[h].queryNorms.value, dim: configuration.headDim)
+    /// The policy's view of a token already out of the window (ranges from the statistics),
+    /// in a layer of `count` tokens.
+    private func storedContext(_ hs: HeadState, position p: Int, count: Int) -> TokenContext {
+        TokenContext(position: p, contextLength: count, keyRange: hs.keyRange(p),
+                     valueRange: hs.valueRange(p), recentMaxAttention: hs.recentMax(p),
+                     queryNormSquared: hs.queryNorms.value, dim: configuration.headDim)
     }
 
-    private func context(_ s: LayerState, head h: Int, position p: Int) -> TokenContext {
-        let k = s.heads[h].windowRows(keys: true, from: p, count: 1)
-        let v = s.heads[h].windowRows(keys: false, from: p, count: 1)
-        return TokenContext(position: p, contextLength: s.count, keyRange: range(k), valueRange: range(v),
-                            recentMaxAttention: s.heads[h].recentMax(p), queryNormSquared: s.heads[h].queryNorms.value,
+    private func context(_ hs: HeadState, position p: Int, count: Int) -> TokenContext {
+        let k = hs.windowRows(keys: true, from: p, count: 1)
+        let v = hs.windowRows(keys: false, from: p, count: 1)
+        return TokenContext(position: p, contextLength: count, keyRange: range(k), valueRange: range(v),
+                            recentMaxAttention: hs.recentMax(p), queryNormSquared: hs.queryNorms.value,
                             dim: configuration.headDim)
     }
 
@@ -246,15 +304,20 @@ public final class KVCache: @unchecked Sendable {
     /// The reference decode attention: `softmax(q·Kᵀ/√D)·V` per q head in fp64 over every
     /// stored key and value, dequantized (the scalar oracle of the fused path, for tests and
     /// quality checks). Pure: it records nothing and observes no query statistics.
-    public func referenceAttention(layer: Int, queries: [Float]) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
+    /// `context`: attend to positions `0 ..< context` only (default: every token held); the
+    /// probabilities are then `[queryHeads][context]`.
+    public func referenceAttention(layer: Int, queries: [Float], context: Int? = nil) throws(CacheError) -> (output: [Float], probabilities: [Float]) {
         let s = try state(layer)
         let d = configuration.headDim, g = configuration.queryHeadsPerKVHead
         guard queries.count == configuration.queryHeads * d else {
             throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(d)", got: "\(queries.count) elements")
         }
+        let n = context ?? s.count
+        guard n >= 0, n <= s.count else { throw .shapeMismatch(expected: "a context of 0…\(s.count) tokens", got: "\(n)") }
         guard queries.allSatisfy(\.isFinite) else { throw .nonFinite(layer: layer, token: 0) }
         var output = [Float](repeating: 0, count: queries.count)
-        var probabilities = [Float](repeating: 0, count: configuration.queryHeads * s.count)
+        var probabilities = [Float](repeating: 0, count: configuration.queryHeads * n)
+        guard n > 0 else { return (output, probabilities) }
         for h in 0..<configuration.kvHeads {
             let keys = s.heads[h].allRows(keys: true, count: s.count, sinkTokens: configuration.policy.sinkTokens)
             let values = s.heads[h].allRows(keys: false, count: s.count, sinkTokens: configuration.policy.sinkTokens)
@@ -263,23 +326,23 @@ public final class KVCache: @unchecked Sendable {
                 var q = Array(queries[(qh * d)..<((qh + 1) * d)])
                 if let rotation { q.withUnsafeMutableBufferPointer { rotation.forward($0.baseAddress!) } }
                 let scale = 1 / Double(d).squareRoot()
-                var scores = [Double](repeating: 0, count: s.count)
+                var scores = [Double](repeating: 0, count: n)
                 var m = -Double.infinity
-                for t in 0..<s.count {
+                for t in 0..<n {
                     var acc = 0.0
                     for i in 0..<d { acc += Double(q[i]) * Double(keys[t * d + i]) }
                     scores[t] = acc * scale
                     m = max(m, scores[t])
                 }
                 var sum = 0.0
-                for t in 0..<s.count { scores[t] = _exp(scores[t] - m); sum += scores[t] }
-                for t in 0..<s.count {
+                for t in 0..<n { scores[t] = _exp(scores[t] - m); sum += scores[t] }
+                for t in 0..<n {
                     let p = scores[t] / sum
-                    probabilities[qh * s.count + t] = Float(p)
+                    probabilities[qh * n + t] = Float(p)
                 }
                 for i in 0..<d {
                     var acc = 0.0
-                    for t in 0..<s.count { acc += scores[t] / sum * Double(values[t * d + i]) }
+                    for t in 0..<n { acc += scores[t] / sum * Double(values[t * d + i]) }
                     output[qh * d + i] = Float(acc)
                 }
             }
@@ -317,21 +380,21 @@ public final class KVCache: @unchecked Sendable {
     public func refresh(layer: Int) throws(CacheError) {
         let s = try state(layer)
         for h in 0..<configuration.kvHeads {
-            try lowerStream(s, head: h, keys: true, layer: layer)
-            try lowerStream(s, head: h, keys: false, layer: layer)
+            try lowerStream(&s.heads[h], keys: true, layer: layer, count: s.count)
+            try lowerStream(&s.heads[h], keys: false, layer: layer, count: s.count)
         }
     }
 
-    private func lowerStream(_ s: LayerState, head h: Int, keys: Bool, layer: Int) throws(CacheError) {
+    private func lowerStream(_ hs: inout HeadState, keys: Bool, layer: Int, count: Int) throws(CacheError) {
         let policy = configuration.policy
-        let stream = keys ? s.heads[h].keys : s.heads[h].values
+        let stream = keys ? hs.keys : hs.values
         var moves: [(page: Int, slot: Int, to: StorageFormat)] = []
         for (pi, page) in stream.pages.enumerated() {
             for slot in 0..<page.count {
                 let p = Int(page.positions[slot])
                 // Sinks keep fp16; staged tokens get their storage when promoted.
-                if p < policy.sinkTokens || p >= s.heads[h].stagedFrom && policy.staging != nil { continue }
-                let ctx = storedContext(s, head: h, position: p)
+                if p < policy.sinkTokens || p >= hs.stagedFrom && policy.staging != nil { continue }
+                let ctx = storedContext(hs, position: p, count: count)
                 let current = page.format
                 guard let lowered = policy.lowered(for: ctx, key: keys ? current : .fp16, value: keys ? .fp16 : current) else { continue }
                 let target = keys ? lowered.key : lowered.value
@@ -340,11 +403,11 @@ public final class KVCache: @unchecked Sendable {
         }
         // Apply from the highest slot down so swap-removes do not disturb pending moves.
         for m in moves.sorted(by: { ($0.page, $0.slot) > ($1.page, $1.slot) }) {
-            let page = (keys ? s.heads[h].keys : s.heads[h].values).pages[m.page]
-            let codec = try s.codec(m.to, dim: configuration.headDim, kernels: configuration.kernels)
-            try move(s, head: h, keys: keys, position: Int(page.positions[m.slot]), from: page.format, to: m.to, codec: codec, layer: layer)
+            let page = (keys ? hs.keys : hs.values).pages[m.page]
+            let codec = try hs.codec(m.to, kernels: configuration.kernels)
+            try move(&hs, keys: keys, position: Int(page.positions[m.slot]), from: page.format, to: m.to, codec: codec, layer: layer)
         }
-        if keys { s.heads[h].keys.compact() } else { s.heads[h].values.compact() }
+        if keys { hs.keys.compact() } else { hs.values.compact() }
     }
 
     /// Keeps the first `tokens` tokens of every layer (a context shift drops the rest).
