@@ -4,6 +4,7 @@
 // dependencies (malloc interposer, histogram, …) stay out of the library's graph.
 //
 //   cd Benchmarks && swift package benchmark --target KernelBenchmarks
+//   (also AttentionBenchmarks, PrefillBenchmarks, PlannerBenchmarks; see README.md)
 //
 // package-benchmark requires the suites under `Benchmarks/<Target>/` in this package's root.
 import PackageDescription
@@ -18,6 +19,15 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // Shared metrics, configuration, clock, seeded data and cache filling of the suites
+        // below (not a suite itself).
+        .target(
+            name: "QAQBenchSupport",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "QAQ", package: "QAQ"),
+            ],
+            path: "Support/QAQBenchSupport"),
         .executableTarget(
             name: "KernelBenchmarks",
             dependencies: [
@@ -25,6 +35,40 @@ let package = Package(
                 .product(name: "QAQ", package: "QAQ"),
             ],
             path: "Benchmarks/KernelBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]),
+        .executableTarget(
+            name: "AttentionBenchmarks",
+            dependencies: [
+                "QAQBenchSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "QAQ", package: "QAQ"),
+            ],
+            path: "Benchmarks/AttentionBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]),
+        .executableTarget(
+            name: "PrefillBenchmarks",
+            dependencies: [
+                "QAQBenchSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "QAQ", package: "QAQ"),
+            ],
+            path: "Benchmarks/PrefillBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]),
+        .executableTarget(
+            name: "PlannerBenchmarks",
+            dependencies: [
+                "QAQBenchSupport",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "QAQ", package: "QAQ"),
+                .product(name: "QAQTuning", package: "QAQ"),
+            ],
+            path: "Benchmarks/PlannerBenchmarks",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]),
