@@ -33,7 +33,9 @@ public final class WorkerPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wake: UnsafeMutablePointer<pthread_cond_t>
     private var handles: [pthread_t] = []
-    private let failureLock = Mutex<[(Int, Int32)]>([])
+    /// (CPU, pin result) per started worker, under `mutex` (a pthread mutex, which the thread
+    /// sanitizer understands; it flagged `Synchronization.Mutex` here on Linux).
+    private var pinResults: [(Int, Int32)] = []
 
     /// Starts `threads − 1` workers; worker i (1-based) pinned to `cpus[i % cpus.count]` when
     /// `cpus` is not empty.
@@ -55,8 +57,16 @@ public final class WorkerPool: @unchecked Sendable {
             if rc == 0 { handles.append(handle) } else { Unmanaged<WorkerStart>.fromOpaque(box).release() }
         }
         // Wait until every worker has tried to pin itself, so failures are known.
-        while failureLock.withLock({ $0.count }) < handles.count { sched_yield() }
-        pinningFailures = failureLock.withLock { $0.filter { $0.1 != 0 }.map { (cpu: $0.0, errno: $0.1) } }
+        while true {
+            pthread_mutex_lock(mutex)
+            let reported = pinResults.count
+            if reported >= handles.count {
+                pinningFailures = pinResults.filter { $0.1 != 0 }.map { (cpu: $0.0, errno: $0.1) }
+            }
+            pthread_mutex_unlock(mutex)
+            if reported >= handles.count { break }
+            sched_yield()
+        }
     }
 
     deinit {
@@ -113,7 +123,9 @@ public final class WorkerPool: @unchecked Sendable {
             cpu = cpus[index % cpus.count]
             rc = qaq_pin_current_thread(Int32(cpu))
         }
-        failureLock.withLock { $0.append((cpu, rc)) }
+        pthread_mutex_lock(mutex)
+        pinResults.append((cpu, rc))
+        pthread_mutex_unlock(mutex)
         var seen = 0
         while true {
             var spins = 0

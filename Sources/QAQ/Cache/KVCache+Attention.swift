@@ -159,11 +159,19 @@ extension KVCache {
             queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
             partial: partial, partialRotated: partialRotated, stats: stats,
             scores: keepScores ? scoresAll : nil, byPosition: byPosition)
-        let run: (Int, Int) -> Void = { worker, i in
-            context.process(ws.items[i], index: i, scratch: ws.scratch[worker], itemScores: ws.itemScores[worker].pointer,
-                            gathered: ws.gathered[worker].pointer)
+        // Closure literals passed straight to the call (a closure stored in a local is
+        // escaping, and its context was heap-allocated on every call).
+        if let pool = ws.pool(for: plan) {
+            pool.run(items: itemCount) { worker, i in
+                context.process(ws.items[i], index: i, scratch: ws.scratch[worker], itemScores: ws.itemScores[worker].pointer,
+                                gathered: ws.gathered[worker].pointer)
+            }
+        } else {
+            for i in 0..<itemCount {
+                context.process(ws.items[i], index: i, scratch: ws.scratch[0], itemScores: ws.itemScores[0].pointer,
+                                gathered: ws.gathered[0].pointer)
+            }
         }
-        if let pool = ws.pool(for: plan) { pool.run(items: itemCount, run) } else { for i in 0..<itemCount { run(0, i) } }
 
         // Merge the items of each head by their log-sum-exp; undo the code maps' rotation.
         let probs = callerProbabilities?.baseAddress ?? (record ? ws.probabilities.reserve(configuration.queryHeads * t) : nil)
