@@ -54,14 +54,19 @@ func codebookNext(
     }
     leftInGroup -= 1
     slot += 1
+    return levelsOf(c, layout.bits, h, mags, table) * scale
+}
+
+/// The unscaled levels of 16 codes of `bits` bits (h = 2^(bits−1) magnitudes).
+@inline(__always)
+func levelsOf(_ c: U32x16, _ bits: Int, _ h: Int, _ mags: Magnitudes, _ table: F32x16) -> F32x16 {
     if qaq_permute16_native() != 0 {
         // The level table in one register: one vpermps (AVX-512) or four 8-lane permutes.
-        return qaq_permute16(table, c) * scale
+        return qaq_permute16(table, c)
     }
-    let neg = U32x16() &- ((c &>> U32x16(repeating: UInt32(layout.bits - 1))) ^ U32x16(repeating: 1))
+    let neg = U32x16() &- ((c &>> U32x16(repeating: UInt32(bits - 1))) ^ U32x16(repeating: 1))
     let m = selectMagnitude((c ^ neg) & U32x16(repeating: UInt32(h - 1)), h, mags)
-    let x = unsafeBitCast(unsafeBitCast(m, to: U32x16.self) ^ (neg & U32x16(repeating: 0x8000_0000)), to: F32x16.self)
-    return x * scale
+    return unsafeBitCast(unsafeBitCast(m, to: U32x16.self) ^ (neg & U32x16(repeating: 0x8000_0000)), to: F32x16.self)
 }
 
 extension Kernels {
@@ -73,6 +78,7 @@ extension Kernels {
         layout: CodebookLayout, levels: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) {
+        if codebookScoresFast(q, heads, src, count, layout, levels, out, outStride, scratch) { return }
         switch layout.bits {
         case 1: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 1)
         case 2: codebookScoresH(q, heads, src, count, layout, levels, out, outStride, scratch, 2)
@@ -86,6 +92,7 @@ extension Kernels {
         weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
         layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
     ) {
+        if codebookAccumulateFast(w, wStride, heads, src, count, layout, levels, out, scratch) { return }
         switch layout.bits {
         case 1: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 1)
         case 2: codebookAccumulateH(w, wStride, heads, src, count, layout, levels, out, scratch, 2)
@@ -104,7 +111,7 @@ func codebookScoresH(
     var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
     scoresAllHeads(q, heads, dim: layout.dim, count: count, out, outStride, parts: scratch.parts, corrections: false,
                    start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                   next: { codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) },
+                   next: { _ in codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) },
                    correction: { _, _ in 0 })
 }
 
@@ -117,7 +124,103 @@ func codebookAccumulateH(
     var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0, scale = F32x16()
     accumulateAllHeads(w, wStride, heads, dim: layout.dim, count: count, out, tile: scratch.tile,
                        start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                       next: { codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) })
+                       next: { _ in codebookNext(record, layout, h, mags, table, &lanes, &leftInWord, &slot, &group, &leftInGroup, &scale) })
+}
+
+// Constant shapes — D = 64 or 128, one scale per vector (fp16 or log8) — as the affine
+// kernels of AttentionAffine.swift: a token's code words loaded once, slot s a constant
+// shift and mask of them, its scale read once per token.
+
+@inline(__always)
+private func codebookScoresConst(
+    _ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch,
+    _ bits: Int, _ slots: Int
+) {
+    let h = 1 << (bits - 1), rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h), table = levelTable(levels, 2 * h)
+    var first = U32x16(), second = U32x16(), scale = F32x16()
+    scoresAllHeads(q, heads, dim: 16 * slots, count: count, out, outStride, parts: scratch.parts, corrections: false,
+                   start: { t in
+                       let record = src + t * rb
+                       (first, second) = affineWords(record, bits, slots)
+                       scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
+                   },
+                   next: { s in levelsOf(affineCodes(first, second, s, bits), bits, h, mags, table) * scale },
+                   correction: { _, _ in 0 })
+}
+
+@inline(__always)
+private func codebookAccumulateConst(
+    _ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ scratch: AttentionScratch, _ bits: Int, _ slots: Int
+) {
+    let h = 1 << (bits - 1), rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h), table = levelTable(levels, 2 * h)
+    var first = U32x16(), second = U32x16(), scale = F32x16()
+    accumulateAllHeads(w, wStride, heads, dim: 16 * slots, count: count, out, tile: scratch.tile,
+                       start: { t in
+                           let record = src + t * rb
+                           (first, second) = affineWords(record, bits, slots)
+                           scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
+                       },
+                       next: { s in levelsOf(affineCodes(first, second, s, bits), bits, h, mags, table) * scale })
+}
+
+@inline(never) private func codebookScores1D64(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 1, 4) }
+@inline(never) private func codebookScores2D64(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 2, 4) }
+@inline(never) private func codebookScores3D64(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 3, 4) }
+@inline(never) private func codebookScores4D64(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 4, 4) }
+@inline(never) private func codebookScores1D128(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 1, 8) }
+@inline(never) private func codebookScores2D128(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 2, 8) }
+@inline(never) private func codebookScores3D128(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 3, 8) }
+@inline(never) private func codebookScores4D128(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 4, 8) }
+
+@inline(never) private func codebookAccumulate1D64(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 1, 4) }
+@inline(never) private func codebookAccumulate2D64(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 2, 4) }
+@inline(never) private func codebookAccumulate3D64(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 3, 4) }
+@inline(never) private func codebookAccumulate4D64(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 4, 4) }
+@inline(never) private func codebookAccumulate1D128(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 1, 8) }
+@inline(never) private func codebookAccumulate2D128(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 2, 8) }
+@inline(never) private func codebookAccumulate3D128(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 3, 8) }
+@inline(never) private func codebookAccumulate4D128(_ w: UnsafePointer<Float>, _ ws: Int, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ sc: AttentionScratch) { codebookAccumulateConst(w, ws, hd, src, n, l, lv, out, sc, 4, 8) }
+
+/// The constant-shape scores kernel for `layout`; false (nothing done) when it has none.
+private func codebookScoresFast(
+    _ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch
+) -> Bool {
+    guard layout.groupCount == 1 else { return false }
+    switch (layout.dim, layout.bits) {
+    case (64, 1): codebookScores1D64(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (64, 2): codebookScores2D64(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (64, 3): codebookScores3D64(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (64, 4): codebookScores4D64(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (128, 1): codebookScores1D128(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (128, 2): codebookScores2D128(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (128, 3): codebookScores3D128(q, heads, src, count, layout, levels, out, outStride, scratch)
+    case (128, 4): codebookScores4D128(q, heads, src, count, layout, levels, out, outStride, scratch)
+    default: return false
+    }
+    return true
+}
+
+/// The constant-shape accumulate kernel for `layout`; false (nothing done) when it has none.
+private func codebookAccumulateFast(
+    _ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+    _ levels: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ scratch: AttentionScratch
+) -> Bool {
+    guard layout.groupCount == 1 else { return false }
+    switch (layout.dim, layout.bits) {
+    case (64, 1): codebookAccumulate1D64(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (64, 2): codebookAccumulate2D64(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (64, 3): codebookAccumulate3D64(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (64, 4): codebookAccumulate4D64(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (128, 1): codebookAccumulate1D128(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (128, 2): codebookAccumulate2D128(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (128, 3): codebookAccumulate3D128(w, wStride, heads, src, count, layout, levels, out, scratch)
+    case (128, 4): codebookAccumulate4D128(w, wStride, heads, src, count, layout, levels, out, scratch)
+    default: return false
+    }
+    return true
 }
 
 extension Reference {

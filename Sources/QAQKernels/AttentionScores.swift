@@ -1,7 +1,9 @@
 import QAQLayout
 
 // Decode-attention kernels over affine records and fp32/fp16 rows (the skeleton is in
-// AttentionTiles.swift). Values are decoded in registers as `(lo + ½·step) + c·step`
+// AttentionTiles.swift; the common shapes without outliers take the constant-shape copies of
+// AttentionAffine.swift, everything else the general decoder below). Values are decoded in
+// registers as `(lo + ½·step) + c·step`
 // (one FMA per 16 elements where the ISA has it); outliers are applied exactly as a
 // correction `value − (lo + ½·step)` on top of the code-0 decode the kernel used.
 
@@ -62,12 +64,13 @@ extension Kernels {
         queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
         layout: PackedLayout, out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) {
+        if affineScoresFast(q, heads, src, count, layout, out, outStride, scratch) { return }
         let rb = layout.recordBytes
         var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0
         var stepV = F32x16(), baseV = F32x16()
         scoresAllHeads(q, heads, dim: layout.dim, count: count, out, outStride, parts: scratch.parts, corrections: layout.outlierCount > 0,
                        start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                       next: { affineNext(record, layout, &lanes, &leftInWord, &slot, &group, &leftInGroup, &stepV, &baseV) },
+                       next: { _ in affineNext(record, layout, &lanes, &leftInWord, &slot, &group, &leftInGroup, &stepV, &baseV) },
                        correction: { t, qh in outlierCorrection(src + t * rb, layout, qh) })
     }
 
@@ -78,12 +81,13 @@ extension Kernels {
         weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
         layout: PackedLayout, out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
     ) {
+        if affineAccumulateFast(w, wStride, heads, src, count, layout, out, scratch) { return }
         let d = layout.dim, rb = layout.recordBytes
         var record = src, lanes = U32x16(), leftInWord = 0, slot = 0, group = 0, leftInGroup = 0
         var stepV = F32x16(), baseV = F32x16()
         accumulateAllHeads(w, wStride, heads, dim: d, count: count, out, tile: scratch.tile,
                            start: { t in record = src + t * rb; leftInWord = 0; slot = 0; group = -1; leftInGroup = 0 },
-                           next: { affineNext(record, layout, &lanes, &leftInWord, &slot, &group, &leftInGroup, &stepV, &baseV) })
+                           next: { _ in affineNext(record, layout, &lanes, &leftInWord, &slot, &group, &leftInGroup, &stepV, &baseV) })
         if layout.outlierCount > 0 {
             for t in 0..<count {
                 let record = src + t * rb
@@ -106,7 +110,7 @@ extension Kernels {
         var element = 0
         scoresAllHeads(q, heads, dim: d, count: count, out, outStride, parts: scratch.parts, corrections: false,
                        start: { t in element = t * rowStride },
-                       next: { let x = loadElements(r, false, element); element += 16; return x },
+                       next: { _ in let x = loadElements(r, false, element); element += 16; return x },
                        correction: { _, _ in 0 })
     }
 
@@ -135,7 +139,7 @@ extension Kernels {
         var element = 0
         scoresAllHeads(q, heads, dim: d, count: count, out, outStride, parts: scratch.parts, corrections: false,
                        start: { t in element = t * rowStride },
-                       next: { let x = loadElements(r, true, element); element += 16; return x },
+                       next: { _ in let x = loadElements(r, true, element); element += 16; return x },
                        correction: { _, _ in 0 })
     }
 
@@ -148,7 +152,7 @@ extension Kernels {
         var element = 0
         accumulateAllHeads(w, wStride, heads, dim: d, count: count, out, tile: scratch.tile,
                            start: { t in element = t * rowStride },
-                           next: { let x = loadElements(r, true, element); element += 16; return x })
+                           next: { _ in let x = loadElements(r, true, element); element += 16; return x })
     }
 }
 

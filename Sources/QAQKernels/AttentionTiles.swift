@@ -48,8 +48,8 @@ func fma16(_ acc: inout F32x16, _ a: F32x16, _ b: F32x16) {
 // A format's decoder, as the attention kernels see it (plain variables of the kernel, driven
 // through three small closures so that everything inlines into the kernels' loops; no
 // protocol, so no type metadata or value witnesses are emitted in the variant modules):
-// `start(t)` positions it at token t, `next()` returns the next slot of that token as 16
-// decoded fp32 values, `correction(t, q)` is what exact outliers add to token t's score
+// `start(t)` positions it at token t, `next(s)` returns slot s of that token as 16 decoded
+// fp32 values (slots are asked for in order, so a decoder may keep its own cursor instead), `correction(t, q)` is what exact outliers add to token t's score
 // for query q.
 
 /// Scores of `g` (1…4, a compile-time constant after inlining) queries against `count`
@@ -58,7 +58,7 @@ func fma16(_ acc: inout F32x16, _ a: F32x16, _ b: F32x16) {
 func tiledScores(
     _ q: UnsafePointer<Float>, _ g: Int, dim d: Int, count: Int,
     _ out: UnsafeMutablePointer<Float>, _ outStride: Int, parts: UnsafeMutablePointer<F32x16>,
-    corrections: Bool, start: (Int) -> Void, next: () -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
+    corrections: Bool, start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
 ) {
     let slots = d / 16
     let qr = UnsafeRawPointer(q)
@@ -71,7 +71,7 @@ func tiledScores(
             var a0 = F32x16(), a1 = F32x16(), a2 = F32x16(), a3 = F32x16()
             start(t + k)
             for s in 0..<slots {
-                let x = next()
+                let x = next(s)
                 fma16(&a0, qr.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self), x)
                 if g > 1 { fma16(&a1, qr.loadUnaligned(fromByteOffset: 4 * d + 64 * s, as: F32x16.self), x) }
                 if g > 2 { fma16(&a2, qr.loadUnaligned(fromByteOffset: 8 * d + 64 * s, as: F32x16.self), x) }
@@ -102,7 +102,7 @@ func tiledScores(
 @inline(__always)
 func tiledAccumulate(
     _ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, dim d: Int, count: Int,
-    _ out: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>, start: (Int) -> Void, next: () -> F32x16
+    _ out: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>, start: (Int) -> Void, next: (Int) -> F32x16
 ) {
     let slots = d / 16
     let tr = UnsafeMutableRawPointer(tile)
@@ -111,7 +111,7 @@ func tiledAccumulate(
         let n = count - t < valueTileTokens ? count - t : valueTileTokens
         for k in 0..<n {
             start(t + k)
-            for s in 0..<slots { tr.storeBytes(of: next(), toByteOffset: 4 * (k * d + 16 * s), as: F32x16.self) }
+            for s in 0..<slots { tr.storeBytes(of: next(s), toByteOffset: 4 * (k * d + 16 * s), as: F32x16.self) }
         }
         accumulateRows(w + t, wStride, g, dim: d, count: n, UnsafePointer(tile), rowStride: d, out)
         t += n
@@ -150,7 +150,7 @@ func accumulateRows(
 func scoresAllHeads(
     _ q: UnsafePointer<Float>, _ heads: Int, dim d: Int, count: Int,
     _ out: UnsafeMutablePointer<Float>, _ outStride: Int, parts: UnsafeMutablePointer<F32x16>, corrections: Bool,
-    start: (Int) -> Void, next: () -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
+    start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
 ) {
     var h0 = 0
     while h0 < heads {
@@ -167,7 +167,7 @@ func scoresAllHeads(
 @inline(__always)
 func accumulateAllHeads(
     _ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, dim d: Int, count: Int,
-    _ out: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>, start: (Int) -> Void, next: () -> F32x16
+    _ out: UnsafeMutablePointer<Float>, tile: UnsafeMutablePointer<Float>, start: (Int) -> Void, next: (Int) -> F32x16
 ) {
     var h0 = 0
     while h0 < heads {

@@ -1,0 +1,1 @@
+../QAQKernels/AttentionAffine.swift
