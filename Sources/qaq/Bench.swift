@@ -5,7 +5,7 @@ import QAQ
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernels on this machine (1 thread), each beside the read roof measured in the same run.",
-        subcommands: [Quantize.self, Dot.self, Roof.self, Quality.self, Attention.self, Prefill.self])
+        subcommands: [Quantize.self, Dequantize.self, Dot.self, Roof.self, Quality.self, Attention.self, Prefill.self])
 }
 
 struct KernelOptions: ParsableArguments {
@@ -40,10 +40,30 @@ struct KernelOptions: ParsableArguments {
 }
 
 func describe(_ r: KernelBench.Result) -> String {
-    var s = String(format: "%@ %@ D=%d G=%d b=%d k=%d: %.3f Gvalues/s, %.2f GB/s input, roof %.1f GB/s (%.0f%%), %d B/vector (%.3f bits/elem), median %.3f ms over %d vectors, 1 thread",
-                   r.kernel, r.isa.rawValue, r.dim, r.groupSize, r.bits, r.outliers, r.gvaluesPerSecond, r.inputGBps,
-                   r.roofGBps, 100 * r.fractionOfRoof, r.recordBytes, r.bitsPerElement, r.seconds * 1e3, r.vectors)
-    if let x = r.speedupVsReference { s += String(format: ", %.1f× the scalar reference", x) }
+    describeKernel(r.kernel, r.isa, r.dim, r.groupSize, r.bits, r.outliers,
+                   rates: String(format: "%.3f Gvalues/s, %.2f GB/s input", r.gvaluesPerSecond, r.inputGBps),
+                   roofGBps: r.roofGBps, fractionOfRoof: r.fractionOfRoof, recordBytes: r.recordBytes,
+                   bitsPerElement: r.bitsPerElement, seconds: r.seconds, vectors: r.vectors, speedup: r.speedupVsReference)
+}
+
+func describe(_ r: DequantizeBench.Result) -> String {
+    var s = describeKernel(r.kernel, r.isa, r.dim, r.groupSize, r.bits, r.outliers,
+                           rates: String(format: "%.3f Gvalues/s, %.2f GB/s packed in + %.2f GB/s fp32 out",
+                                         r.gvaluesPerSecond, r.inputGBps, r.outputGBps),
+                           roofGBps: r.roofGBps, fractionOfRoof: r.fractionOfRoof, recordBytes: r.recordBytes,
+                           bitsPerElement: r.bitsPerElement, seconds: r.seconds, vectors: r.vectors, speedup: r.speedupVsReference)
+    if let same = r.matchesReference { s += same ? ", output = the reference's" : ", OUTPUT DIFFERS FROM THE REFERENCE" }
+    return s
+}
+
+/// One line of `qaq bench` text output: the kernel and its layout, its rates, the roof.
+private func describeKernel(_ kernel: String, _ isa: ISALevel, _ dim: Int, _ group: Int, _ bits: Int, _ outliers: Int,
+                            rates: String, roofGBps: Double, fractionOfRoof: Double, recordBytes: Int,
+                            bitsPerElement: Double, seconds: Double, vectors: Int, speedup: Double?) -> String {
+    var s = String(format: "%@ %@ D=%d G=%d b=%d k=%d: %@, roof %.1f GB/s (%.0f%%), %d B/vector (%.3f bits/elem), median %.3f ms over %d vectors, 1 thread",
+                   kernel, isa.rawValue, dim, group, bits, outliers, rates,
+                   roofGBps, 100 * fractionOfRoof, recordBytes, bitsPerElement, seconds * 1e3, vectors)
+    if let x = speedup { s += String(format: ", %.1f× the scalar reference", x) }
     return s
 }
 
@@ -84,6 +104,42 @@ extension Bench {
             let r = KernelBench.dot(layout: try options.layout(), vectors: options.vectors, kernels: try options.kernels(),
                                     repetitions: options.repetitions, withReference: options.reference)
             try emit(r, json: options.json) { describe(r) }
+        }
+    }
+
+    struct Dequantize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Dequantize packed vectors into fp32 rows.",
+            discussion: """
+                The packed input is made once, untimed, by the same ISA level's quantize from synthetic keys. \
+                inputGBps counts the packed bytes read, outputGBps the fp32 bytes written; the roof is read over a \
+                buffer as large as both together, and fractionOfRoof is (input + output) ÷ roof. With --reference, \
+                the first vectors (up to 512) are also dequantized by the scalar reference, timed, and compared bit \
+                for bit with the kernel's output (matchesReference); a difference fails the command.
+                """)
+        @OptionGroup var options: KernelOptions
+
+        func validate() throws {
+            // The packed input and the fp32 output must fit in half of this machine's memory (and not overflow Int).
+            let layout = try options.layout()
+            let limit = ProcessInfo.processInfo.physicalMemory / 2
+            let (total, overflow) = (layout.recordBytes + 4 * layout.dim).multipliedReportingOverflow(by: options.vectors)
+            guard !overflow, UInt64(max(total, 0)) <= limit else {
+                throw ValidationError("--vectors \(options.vectors) at D=\(layout.dim) b=\(layout.bits): the packed input and fp32 output would take more than half of this machine's memory (\(limit >> 20) MiB)")
+            }
+        }
+
+        func run() throws {
+            let r: DequantizeBench.Result
+            do {
+                r = try DequantizeBench.run(layout: try options.layout(), vectors: options.vectors, kernels: try options.kernels(),
+                                            repetitions: options.repetitions, withReference: options.reference)
+            } catch let error as ValidationError { throw error } catch { throw ValidationError("\(error)") }
+            try emit(r, json: options.json) { describe(r) }
+            if r.matchesReference == false {
+                FileHandle.standardError.write(Data("qaq bench dequantize: \(r.isa) output differs from the scalar reference\n".utf8))
+                throw ExitCode.failure
+            }
         }
     }
 
@@ -185,3 +241,80 @@ extension Bench {
     }
 }
 
+/// `qaq bench dequantize`: `KernelBench`'s timing (``KernelBench/time(_:_:)``) and roof
+/// (``ReadRoof/measure(bytes:repetitions:minSeconds:kernels:pool:)``, as `KernelBench` calls it)
+/// around `KernelSet.dequantize`.
+enum DequantizeBench {
+    /// `KernelBench.Result`'s fields for dequantize, plus the fp32 bytes written.
+    struct Result: Codable {
+        var kernel = "dequantize"
+        var isa: ISALevel
+        var dim: Int
+        var groupSize: Int
+        var bits: Int
+        var outliers: Int
+        var vectors: Int
+        var threads = 1
+        /// Median seconds of one pass over all vectors.
+        var seconds: Double
+        /// Fastest pass.
+        var minSeconds: Double
+        /// Values (elements) written per second, 10⁹.
+        var gvaluesPerSecond: Double
+        /// Packed bytes read per second, 10⁹.
+        var inputGBps: Double
+        /// fp32 bytes written per second, 10⁹.
+        var outputGBps: Double
+        /// Packed bytes per vector, all overheads included.
+        var recordBytes: Int
+        var bitsPerElement: Double
+        /// Read roof measured in the same run over a buffer of the packed input's and fp32 output's size.
+        var roofGBps: Double
+        /// (inputGBps + outputGBps) ÷ roofGBps.
+        var fractionOfRoof: Double
+        /// The scalar reference, seconds per pass (timed on a subset; nil without --reference).
+        var referenceSeconds: Double?
+        /// Speed-up over the scalar reference.
+        var speedupVsReference: Double?
+        /// Whether the kernel's fp32 output equals the scalar reference's bit for bit on that subset.
+        var matchesReference: Bool?
+    }
+
+    struct SetupFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func run(layout: PackedLayout, vectors: Int, kernels: KernelSet, repetitions: Int,
+                    withReference: Bool) throws -> Result {
+        let d = layout.dim
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: vectors * layout.recordBytes, alignment: 64)
+        defer { packed.deallocate() }
+        let keys = SyntheticKV(tokens: vectors, kvHeads: 1, queryHeadsPerKVHead: 1, dim: d).keys
+        let status = keys.withUnsafeBytes { kernels.quantize($0.baseAddress!, .float32, vectors, d, layout, packed) }
+        guard status.code == .ok else { throw SetupFailure(description: "quantize (making the packed input) failed: \(status)") }
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: vectors * d)
+        defer { out.deallocate() }
+        let times = KernelBench.time(repetitions) { kernels.dequantize(packed, vectors, layout, out, d) }
+        var referenceSeconds: Double?
+        var matches: Bool?
+        if withReference {
+            let n = min(vectors, 512)
+            var expected = [Float](repeating: .nan, count: n * d)
+            referenceSeconds = expected.withUnsafeMutableBufferPointer { buffer in
+                KernelBench.time(3) { KernelSet.reference.dequantize(packed, n, layout, buffer.baseAddress!, d) }.median
+            } * Double(vectors) / Double(n)
+            matches = expected.indices.allSatisfy { expected[$0].bitPattern == out[$0].bitPattern }
+        }
+        let inputBytes = vectors * layout.recordBytes, outputBytes = vectors * d * 4
+        let roof = ReadRoof.measure(bytes: inputBytes + outputBytes, repetitions: 5, minSeconds: 0.02, kernels: kernels)
+        let inputGBps = Double(inputBytes) / times.median / 1e9, outputGBps = Double(outputBytes) / times.median / 1e9
+        return Result(
+            isa: kernels.isa, dim: d, groupSize: layout.groupSize, bits: layout.bits, outliers: layout.outlierCount,
+            vectors: vectors, seconds: times.median, minSeconds: times.min,
+            gvaluesPerSecond: Double(vectors * d) / times.median / 1e9, inputGBps: inputGBps, outputGBps: outputGBps,
+            recordBytes: layout.recordBytes, bitsPerElement: layout.bitsPerElement,
+            roofGBps: roof.medianGBps, fractionOfRoof: (inputGBps + outputGBps) / roof.medianGBps,
+            referenceSeconds: referenceSeconds, speedupVsReference: referenceSeconds.map { $0 / times.median },
+            matchesReference: matches)
+    }
+}

@@ -1,5 +1,5 @@
-// Kernel benchmarks for QAQ: quantize, dot and dequantize per code width and ISA level,
-// with the read roof (the STREAM-like `readSum` probe) measured in the same run so that
+// Kernel benchmarks for QAQ: quantize and dequantize per code width, group size and ISA
+// level, dot per code width and ISA level, with the read roof (the STREAM-like `readSum` probe) measured in the same run so that
 // every kernel figure can be read as a fraction of what this machine can do.
 //
 //   cd Benchmarks && swift package benchmark --target KernelBenchmarks
@@ -11,6 +11,8 @@
 //
 // Metrics per benchmark:
 // - `Time (wall clock)`: one kernel call over the whole buffer (ReadRoof L2: 16 passes).
+//   Quantize and dequantize (4 widths × 3 group sizes × every ISA level) run for at most
+//   300 ms each, dot and the roof for 1 s, so that the suite stays within 1–2 minutes.
 // - `Throughput (# / s)`: such calls per second.
 // - `values/s` (custom, shown in M): vectors × D per second, timed around the call.
 //   For `Dot` this counts the packed vectors' elements scored.
@@ -34,11 +36,13 @@ import Darwin
 
 /// Head dimension D.
 private let dim = 128
-/// Group size G.
-private let groupSize = 32
+/// Group sizes G of quantize and dequantize.
+private let groupSizes = [32, 64, 128]
+/// Group size G of dot.
+private let dotGroupSize = 32
 /// Code widths benchmarked.
 private let widths = [2, 3, 4, 8]
-/// Vectors per quantize / dequantize call: 4096 × 128 fp32 = 2 MiB of input.
+/// Vectors per quantize / dequantize call: 4096 × 128 fp32 = 2 MiB of input (of output).
 private let quantizeVectors = 4096
 /// Packed vectors per dot call.
 private let dotVectors = 16384
@@ -88,12 +92,20 @@ private func configuration(
         thresholds: thresholds)
 }
 
-/// "Quantize b=4 v4 D=128 G=32 threads=1". Parameters live in the name, not in tags:
+/// Quantize and dequantize run per (ISA level, width, group size): 36 each with three ISA
+/// levels, 300 ms each.
+private let codecCases = ISALevel.available.flatMap { isa in
+    widths.flatMap { bits in groupSizes.map { group in (isa: isa, bits: bits, group: group) } }
+}
+private let codecDuration = Duration.milliseconds(300)
+
+/// "Quantize b=4 v4 D=128 G=64 threads=1". Parameters live in the name, not in tags:
 /// `--filter` is matched against the name with and without tags, so with tags a filter
-/// could not select one width or ISA level. Select with e.g. `--filter 'Dot b=4 .*'`
-/// or `--filter '.* v4 .*'` (the regex must match the whole name).
-private func kernelName(_ kernel: String, bits: Int, isa: ISALevel) -> String {
-    "\(kernel) b=\(bits) \(isa) D=\(dim) G=\(groupSize) threads=1"
+/// could not select one width or ISA level. Select with e.g. `--filter 'Dot b=4 .*'`,
+/// `--filter '.* v4 .*'` or `--filter 'Dequantize .* G=128 .*'` (the regex must match the
+/// whole name).
+private func kernelName(_ kernel: String, bits: Int, isa: ISALevel, group: Int) -> String {
+    "\(kernel) b=\(bits) \(isa) D=\(dim) G=\(group) threads=1"
 }
 
 // MARK: - Timing and data
@@ -147,11 +159,11 @@ private func activations(vectors count: Int) -> AlignedBuffer {
     return buffer
 }
 
-private func makeLayout(bits: Int) -> PackedLayout {
+private func makeLayout(bits: Int, group: Int) -> PackedLayout {
     do {
-        return try PackedLayout(dim: dim, groupSize: groupSize, bits: bits)
+        return try PackedLayout(dim: dim, groupSize: group, bits: bits)
     } catch {
-        fatalError("benchmark layout D=\(dim) G=\(groupSize) b=\(bits): \(error)")
+        fatalError("benchmark layout D=\(dim) G=\(group) b=\(bits): \(error)")
     }
 }
 
@@ -172,9 +184,9 @@ private final class QuantizeState {
     let source: AlignedBuffer
     let records: AlignedBuffer
 
-    init(isa: ISALevel, bits: Int) {
+    init(isa: ISALevel, bits: Int, group: Int) {
         kernels = KernelSet.forLevel(isa)
-        layout = makeLayout(bits: bits)
+        layout = makeLayout(bits: bits, group: group)
         source = activations(vectors: quantizeVectors)
         records = AlignedBuffer(byteCount: quantizeVectors * layout.recordBytes)
     }
@@ -189,7 +201,7 @@ private final class DotState {
 
     init(isa: ISALevel, bits: Int) {
         kernels = KernelSet.forLevel(isa)
-        layout = makeLayout(bits: bits)
+        layout = makeLayout(bits: bits, group: dotGroupSize)
         records = packed(vectors: dotVectors, layout: layout, kernels: kernels)
         query = activations(vectors: 1)
         scores = AlignedBuffer(byteCount: dotVectors * MemoryLayout<Float>.stride)
@@ -202,9 +214,9 @@ private final class DequantizeState {
     let records: AlignedBuffer
     let output: AlignedBuffer
 
-    init(isa: ISALevel, bits: Int) {
+    init(isa: ISALevel, bits: Int, group: Int) {
         kernels = KernelSet.forLevel(isa)
-        layout = makeLayout(bits: bits)
+        layout = makeLayout(bits: bits, group: group)
         records = packed(vectors: quantizeVectors, layout: layout, kernels: kernels)
         output = AlignedBuffer(byteCount: quantizeVectors * dim * MemoryLayout<Float>.stride)
     }
@@ -228,35 +240,33 @@ private final class RoofState {
 let benchmarks: @Sendable () -> Void = {
     let best = ISALevel.detected
 
-    // 1. Quantize: fp32 → packed records, per width and ISA level.
-    for isa in ISALevel.available {
-        for bits in widths {
-            Benchmark(
-                kernelName("Quantize", bits: bits, isa: isa),
-                configuration: configuration(rate: [.valuesPerSecond])
-            ) { benchmark, state in
-                let count = quantizeVectors
-                benchmark.startMeasurement()
-                let t0 = nanosecondsNow()
-                let status = state.kernels.quantize(
-                    state.source.pointer, .float32, count, dim, state.layout, state.records.pointer)
-                let t1 = nanosecondsNow()
-                benchmark.stopMeasurement()
-                Benchmark.blackHole(status)
-                Benchmark.blackHole(state.records.pointer.load(as: UInt8.self))
-                if status.code != .ok { benchmark.error("quantize failed: \(status)") }
-                benchmark.measurement(.valuesPerSecond, perSecond(count * dim, t1 - t0))
-            } setup: {
-                QuantizeState(isa: isa, bits: bits)
-            }
+    // 1. Quantize: fp32 → packed records, per width, group size and ISA level.
+    for (isa, bits, group) in codecCases {
+        Benchmark(
+            kernelName("Quantize", bits: bits, isa: isa, group: group),
+            configuration: configuration(rate: [.valuesPerSecond], maxDuration: codecDuration)
+        ) { benchmark, state in
+            let count = quantizeVectors
+            benchmark.startMeasurement()
+            let t0 = nanosecondsNow()
+            let status = state.kernels.quantize(
+                state.source.pointer, .float32, count, dim, state.layout, state.records.pointer)
+            let t1 = nanosecondsNow()
+            benchmark.stopMeasurement()
+            Benchmark.blackHole(status)
+            Benchmark.blackHole(state.records.pointer.load(as: UInt8.self))
+            if status.code != .ok { benchmark.error("quantize failed: \(status)") }
+            benchmark.measurement(.valuesPerSecond, perSecond(count * dim, t1 - t0))
+        } setup: {
+            QuantizeState(isa: isa, bits: bits, group: group)
         }
     }
 
-    // 2. Dot: one fp32 query against packed records, per width and ISA level.
+    // 2. Dot: one fp32 query against packed records, per width and ISA level (G=32).
     for isa in ISALevel.available {
         for bits in widths {
             Benchmark(
-                kernelName("Dot", bits: bits, isa: isa),
+                kernelName("Dot", bits: bits, isa: isa, group: dotGroupSize),
                 configuration: configuration(rate: [.valuesPerSecond, .bytesPerSecond])
             ) { benchmark, state in
                 let count = dotVectors
@@ -275,11 +285,12 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // 3. Dequantize: packed records → fp32, per width, best ISA level only.
-    for bits in widths {
+    // 3. Dequantize: packed records → fp32, per width, group size and ISA level (the records
+    //    are packed in setup by the same level's quantize).
+    for (isa, bits, group) in codecCases {
         Benchmark(
-            kernelName("Dequantize", bits: bits, isa: best),
-            configuration: configuration(rate: [.valuesPerSecond])
+            kernelName("Dequantize", bits: bits, isa: isa, group: group),
+            configuration: configuration(rate: [.valuesPerSecond], maxDuration: codecDuration)
         ) { benchmark, state in
             let count = quantizeVectors
             benchmark.startMeasurement()
@@ -290,7 +301,7 @@ let benchmarks: @Sendable () -> Void = {
             Benchmark.blackHole(state.output.floats[count * dim - 1])
             benchmark.measurement(.valuesPerSecond, perSecond(count * dim, t1 - t0))
         } setup: {
-            DequantizeState(isa: best, bits: bits)
+            DequantizeState(isa: isa, bits: bits, group: group)
         }
     }
 
