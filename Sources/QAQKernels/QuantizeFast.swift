@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // The affine quantize kernel without outliers: one copy per code width (and, for the common
 // shapes, per D and G), chosen once per call. Per vector:
@@ -13,10 +14,11 @@ import QAQLayout
 // vector parameters need the scalar definition — sends that vector through the general
 // kernel, which rewrites the whole record and reports the status.
 
-// The stores, each in a small function that is not inlined. Inlined into the large kernels
-// (through `@inline(always)` helpers, which are inlined first), the stdlib's generic
-// `storeBytes` stays a call in test builds (-g -enable-testing): a weak specialization
-// shared across the ISA modules. A call per lane word or metadata word costs little.
+// The stores: full 32-bit lane words and metadata words through the C shim's always-inlined
+// stores; the narrower lane words and single metadata words in small functions that are not
+// inlined. Inlined into the large kernels (through `@inline(always)` helpers, which are
+// inlined first), the stdlib's generic `storeBytes` stays a call in test builds (-g
+// -enable-testing): a weak specialization shared across the ISA modules.
 
 /// Stores a lane word of width 2^log2w (each lane's bits in its low bits) at byte `offset`.
 @inline(never)
@@ -24,17 +26,6 @@ private func storeWord(_ record: UnsafeMutableRawPointer, _ offset: Int, _ log2w
     storeLaneWord(record, UInt32(truncatingIfNeeded: offset) | (log2w << 12), lanes)
 }
 
-/// The (lo, step) words of four groups.
-@inline(never)
-private func storeMetadata4(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: SIMD4<UInt32>) {
-    record.storeBytes(of: words, toByteOffset: offset, as: SIMD4<UInt32>.self)
-}
-
-/// The (lo, step) words of two groups.
-@inline(never)
-private func storeMetadata2(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: UInt64) {
-    record.storeBytes(of: words, toByteOffset: offset, as: UInt64.self)
-}
 
 /// The (lo, step) word of one group.
 @inline(never)
@@ -121,7 +112,7 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
     }
     inWord += 1
     if inWord == 32 / b0 {
-        storeWord(record, wordOffset, 5, acc)
+        qaq_store_u32x16(record + wordOffset, acc)
         wordOffset += 64
         acc = U32x16()
         inWord = 0
@@ -175,9 +166,9 @@ private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRaw
     let b0 = split ? 2 : bits
     let metadataOffset = 2 * bits * slotCount
     if groupsPerVector == 4 {
-        storeMetadata4(record, metadataOffset, SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]))
+        qaq_store_u32x4(record + metadataOffset, SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]))
     } else {
-        storeMetadata2(record, metadataOffset, unsafeBitCast(meta, to: U64x8.self)[first / 2])
+        qaq_store_u64(record + metadataOffset, unsafeBitCast(meta, to: U64x8.self)[first / 2])
     }
     var acc = U32x16(), top = U32x16()
     var inWord = 0, wordOffset = 0
@@ -203,11 +194,15 @@ private func blockGroup(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPoint
     }
 }
 
-/// Lane-wise range of block group `i`: vector i / groupsPerVector, its group i % groupsPerVector.
+/// Lane-wise range of block group `i` (vector i / groupsPerVector, its group i %
+/// groupsPerVector) and the lane-wise sum of its two slots (NaN or ±Inf make it non-finite).
 @inline(always)
-private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int,
-                        _ probe: inout F32x16) -> (F32x16, F32x16) {
-    laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
+private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int)
+    -> (F32x16, F32x16, F32x16) {
+    let row = src + (i / groupsPerVector) * rowBytes
+    let s = (i % groupsPerVector) * 2
+    let a = loadElements(row, false, 16 * s), b = loadElements(row, false, 16 * (s + 1))
+    return (vmin(a, b), vmax(a, b), a + b)
 }
 
 /// Vector `v` of a block, if the block has that many.
@@ -226,11 +221,16 @@ private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ d
 @inline(always)
 private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
                      _ bits: Int, _ groupsPerVector: Int) -> Bool {
-    var probe = F32x16()
-    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &probe), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &probe), (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &probe), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &probe)
-    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &probe), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &probe), (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &probe), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &probe)
-    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &probe), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &probe), (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &probe), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &probe)
-    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &probe), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &probe), (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &probe), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &probe)
+    // The groups' probes are summed as a tree (one serial chain of adds was a latency chain).
+    let (n0, x0, p0) = blockRange(src, rowBytes, 0, groupsPerVector), (n1, x1, p1) = blockRange(src, rowBytes, 1, groupsPerVector)
+    let (n2, x2, p2) = blockRange(src, rowBytes, 2, groupsPerVector), (n3, x3, p3) = blockRange(src, rowBytes, 3, groupsPerVector)
+    let (n4, x4, p4) = blockRange(src, rowBytes, 4, groupsPerVector), (n5, x5, p5) = blockRange(src, rowBytes, 5, groupsPerVector)
+    let (n6, x6, p6) = blockRange(src, rowBytes, 6, groupsPerVector), (n7, x7, p7) = blockRange(src, rowBytes, 7, groupsPerVector)
+    let (n8, x8, p8) = blockRange(src, rowBytes, 8, groupsPerVector), (n9, x9, p9) = blockRange(src, rowBytes, 9, groupsPerVector)
+    let (n10, x10, p10) = blockRange(src, rowBytes, 10, groupsPerVector), (n11, x11, p11) = blockRange(src, rowBytes, 11, groupsPerVector)
+    let (n12, x12, p12) = blockRange(src, rowBytes, 12, groupsPerVector), (n13, x13, p13) = blockRange(src, rowBytes, 13, groupsPerVector)
+    let (n14, x14, p14) = blockRange(src, rowBytes, 14, groupsPerVector), (n15, x15, p15) = blockRange(src, rowBytes, 15, groupsPerVector)
+    let probe = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) + (((p8 + p9) + (p10 + p11)) + ((p12 + p13) + (p14 + p15)))
     let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
     let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
     let p = groupParameters16(min: mn, max: mx, bits: bits)
@@ -238,14 +238,17 @@ private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: Un
     let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
     if orReduce16(fail | nonFinite) != 0 { return false }
     let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
-    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    // Through an empty asm: read lane by lane below, `inv` (a divide and a select) was
+    // otherwise scalarized by LLVM, 16 scalar divides and mask moves per block.
+    let lo = qaq_opaque_f32x16(p.lo), inv = qaq_opaque_f32x16(p.inv)
+    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
     return true
 }
 
@@ -318,7 +321,7 @@ private func quantizeNoOutliers(
                 // Metadata: (lo, step) of group chunk + j is lane 2j of `meta`.
                 let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
                 if inChunk >= 4 {
-                    storeMetadata4(record, metadataOffset + 4 * chunk, SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]))
+                    qaq_store_u32x4(record + metadataOffset + 4 * chunk, SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]))
                 } else {
                     let metas = unsafeBitCast(meta, to: InlineArray<16, UInt32>.self)
                     for j in 0..<inChunk {
@@ -328,7 +331,7 @@ private func quantizeNoOutliers(
                 // Codes of the chunk's slots, written out one by one (loops here are not
                 // unrolled by LLVM): slot k of the chunk is in group j of it.
                 let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
-                let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
+                let invs = unsafeBitCast(qaq_opaque_f32x16(p.inv), to: InlineArray<16, Float>.self)   // see quantizeBlock16
                 let chunkSlots = (inChunk < 4 ? inChunk : 4) * slotsPerGroup
                 var j = 0, left = slotsPerGroup
                 chunkSlot(0, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)
