@@ -86,7 +86,20 @@ private func tailWord(_ record: UnsafeMutableRawPointer, _ bits: Int, _ acc: U32
                       _ o: inout Int, _ used: inout Int) {
     if bits & w != 0 {
         let lanes = (acc &>> U32x16(repeating: UInt32(used))) & U32x16(repeating: (1 << UInt32(w)) &- 1)
-        storeWord(record, o, log2w, lanes)
+        let x = unsafeBitCast(lanes, to: U64x8.self)
+        if w == 16 {
+            // 32-bit unit u: lane u | lane u + 8 << 16 (see `storeLaneWord`).
+            let high = unsafeBitCast(U64x8(x[4], x[5], x[6], x[7], x[0], x[1], x[2], x[3]), to: U32x16.self)
+            qaq_store_u32x16_first32(record + o, lanes | (high &<< U32x16(repeating: 16)))
+        } else if w == 8 {
+            // Unit u: lanes u, u + 4, u + 8, u + 12 in its bytes 0…3.
+            let t = lanes | (unsafeBitCast(U64x8(x[4], x[5], x[6], x[7], x[0], x[1], x[2], x[3]), to: U32x16.self) &<< U32x16(repeating: 16))
+            let y = unsafeBitCast(t, to: U64x8.self)
+            let r = unsafeBitCast(U64x8(y[2], y[3], y[4], y[5], y[6], y[7], y[0], y[1]), to: U32x16.self)
+            qaq_store_u32x16_first16(record + o, t | (r &<< U32x16(repeating: 8)))
+        } else {
+            storeWord(record, o, log2w, lanes)
+        }
         o &+= 2 &* w
         used &+= w
     }
@@ -101,7 +114,8 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
                    _ inWord: inout Int, _ wordOffset: inout Int) {
     let x = loadElements(src, isF16, 16 * s)
     var c = truncatedCodes((x - F32x16(repeating: lo)) * F32x16(repeating: inv))
-    c &-= c &>> U32x16(repeating: UInt32(bits))
+    let cmax = U32x16(repeating: (1 << UInt32(bits)) &- 1)
+    c = c.replacing(with: cmax, where: cmax .< c)        // one unsigned minimum
     let split = bits == 3
     let b0 = split ? 2 : bits
     if split {

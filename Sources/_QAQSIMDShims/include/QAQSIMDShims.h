@@ -66,6 +66,16 @@ static inline __attribute__((always_inline)) void qaq_store_u32x16(void *p, qaq_
     __builtin_memcpy(p, &v, sizeof v);
 }
 
+/// Stores lanes 0…7 (32 bytes) of `v` at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u32x16_first32(void *p, qaq_u32x16 v) {
+    __builtin_memcpy(p, &v, 32);
+}
+
+/// Stores lanes 0…3 (16 bytes) of `v` at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u32x16_first16(void *p, qaq_u32x16 v) {
+    __builtin_memcpy(p, &v, 16);
+}
+
 /// 4 uint32 lanes (imported into Swift as SIMD4<UInt32>).
 typedef uint32_t qaq_u32x4 __attribute__((ext_vector_type(4)));
 
