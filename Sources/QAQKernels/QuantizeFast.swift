@@ -140,34 +140,48 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
 @inline(always)
 private func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
 
-/// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise
-/// folds (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and
-/// 15 minima in all.
+// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise folds
+// (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and 15 minima
+// in all: `reduceQuad` folds four vectors (the first two levels), `reduceFinal` the four
+// results. Separate, so that the kernel folds each four groups' ranges as soon as they are
+// loaded (computed all before the folds, 32 ranges were live at once and spilled).
+
+/// [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
 @inline(always)
-private func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
-              _ v6: F32x16, _ v7: F32x16, _ v8: F32x16, _ v9: F32x16, _ v10: F32x16, _ v11: F32x16,
-              _ v12: F32x16, _ v13: F32x16, _ v14: F32x16, _ v15: F32x16) -> F32x16 {
-    // [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
-    @inline(always) func halves(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
-    }
-    // Items of 8 lanes → 4.
-    @inline(always) func quarters(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
-    }
-    // Items of 4 lanes → 2.
-    @inline(always) func pairs(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
-    }
-    // Items of 2 lanes → 1.
-    @inline(always) func lanes(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
-        let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
-        return foldLevel(even, odd, isMin)
-    }
-    let q0 = quarters(halves(v0, v1), halves(v2, v3)), q1 = quarters(halves(v4, v5), halves(v6, v7))
-    let q2 = quarters(halves(v8, v9), halves(v10, v11)), q3 = quarters(halves(v12, v13), halves(v14, v15))
-    return lanes(pairs(q0, q1), pairs(q2, q3))
+private func foldHalves16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
+}
+
+/// Items of 8 lanes → 4.
+@inline(always)
+private func foldQuarters16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
+}
+
+/// Items of 4 lanes → 2.
+@inline(always)
+private func foldPairs16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
+}
+
+/// Items of 2 lanes → 1.
+@inline(always)
+private func foldLanes16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+    let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+    return foldLevel(even, odd, isMin)
+}
+
+/// Four vectors folded to items of 4 lanes (vector i's in lanes 4i…4i+3).
+@inline(always)
+private func reduceQuad(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16) -> F32x16 {
+    foldQuarters16(foldHalves16(v0, v1, isMin), foldHalves16(v2, v3, isMin), isMin)
+}
+
+/// Four `reduceQuad` results → the 16 vectors' minima (maxima), vector i's in lane i.
+@inline(always)
+private func reduceFinal(_ isMin: Bool, _ q0: F32x16, _ q1: F32x16, _ q2: F32x16, _ q3: F32x16) -> F32x16 {
+    foldLanes16(foldPairs16(q0, q1, isMin), foldPairs16(q2, q3, isMin), isMin)
 }
 
 /// Codes, metadata and tail words of one vector of a 16-group block: groups `first…first +
@@ -209,14 +223,17 @@ private func blockGroup(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPoint
 }
 
 /// Lane-wise range of block group `i` (vector i / groupsPerVector, its group i %
-/// groupsPerVector) and the lane-wise sum of its two slots (NaN or ±Inf make it non-finite).
+/// groupsPerVector); adds its two slots to `probe` (NaN or ±Inf make it non-finite). The
+/// sum goes through an empty asm at once: LLVM otherwise computed the sums last, from
+/// the loaded values spilled to the stack.
 @inline(always)
-private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int)
-    -> (F32x16, F32x16, F32x16) {
+private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int,
+                        _ probe: inout F32x16) -> (F32x16, F32x16) {
     let row = src + (i / groupsPerVector) * rowBytes
     let s = (i % groupsPerVector) * 2
     let a = loadElements(row, false, 16 * s), b = loadElements(row, false, 16 * (s + 1))
-    return (vmin(a, b), vmax(a, b), a + b)
+    probe = qaq_opaque_f32x16(probe + (a + b))
+    return (vmin(a, b), vmax(a, b))
 }
 
 /// Vector `v` of a block, if the block has that many.
@@ -235,18 +252,23 @@ private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ d
 @inline(always)
 private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
                      _ bits: Int, _ groupsPerVector: Int) -> Bool {
-    // The groups' probes are summed as a tree (one serial chain of adds was a latency chain).
-    let (n0, x0, p0) = blockRange(src, rowBytes, 0, groupsPerVector), (n1, x1, p1) = blockRange(src, rowBytes, 1, groupsPerVector)
-    let (n2, x2, p2) = blockRange(src, rowBytes, 2, groupsPerVector), (n3, x3, p3) = blockRange(src, rowBytes, 3, groupsPerVector)
-    let (n4, x4, p4) = blockRange(src, rowBytes, 4, groupsPerVector), (n5, x5, p5) = blockRange(src, rowBytes, 5, groupsPerVector)
-    let (n6, x6, p6) = blockRange(src, rowBytes, 6, groupsPerVector), (n7, x7, p7) = blockRange(src, rowBytes, 7, groupsPerVector)
-    let (n8, x8, p8) = blockRange(src, rowBytes, 8, groupsPerVector), (n9, x9, p9) = blockRange(src, rowBytes, 9, groupsPerVector)
-    let (n10, x10, p10) = blockRange(src, rowBytes, 10, groupsPerVector), (n11, x11, p11) = blockRange(src, rowBytes, 11, groupsPerVector)
-    let (n12, x12, p12) = blockRange(src, rowBytes, 12, groupsPerVector), (n13, x13, p13) = blockRange(src, rowBytes, 13, groupsPerVector)
-    let (n14, x14, p14) = blockRange(src, rowBytes, 14, groupsPerVector), (n15, x15, p15) = blockRange(src, rowBytes, 15, groupsPerVector)
-    let probe = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) + (((p8 + p9) + (p10 + p11)) + ((p12 + p13) + (p14 + p15)))
-    let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
-    let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
+    // Four probes (a serial chain of adds was a latency chain); each four groups' ranges
+    // folded at once.
+    var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
+    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &q0), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &q1)
+    let (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &q2), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &q3)
+    let mq0 = reduceQuad(true, n0, n1, n2, n3), xq0 = reduceQuad(false, x0, x1, x2, x3)
+    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &q0), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &q1)
+    let (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &q2), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &q3)
+    let mq1 = reduceQuad(true, n4, n5, n6, n7), xq1 = reduceQuad(false, x4, x5, x6, x7)
+    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &q0), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &q1)
+    let (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &q2), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &q3)
+    let mq2 = reduceQuad(true, n8, n9, n10, n11), xq2 = reduceQuad(false, x8, x9, x10, x11)
+    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &q0), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &q1)
+    let (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &q2), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &q3)
+    let mq3 = reduceQuad(true, n12, n13, n14, n15), xq3 = reduceQuad(false, x12, x13, x14, x15)
+    let probe = (q0 + q1) + (q2 + q3)
+    let mn = reduceFinal(true, mq0, mq1, mq2, mq3), mx = reduceFinal(false, xq0, xq1, xq2, xq3)
     let p = groupParameters16(min: mn, max: mx, bits: bits)
     let fail = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx) | p.bad
     let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
