@@ -127,7 +127,8 @@ func lessThan(_ a: F32x16, _ b: F32x16) -> U32x16 {
 
 /// ``groupParameters(min:max:bits:)`` for 16 lanes at once: bit-identical results for
 /// every lane whose range is non-empty and within ±65504, computed with integer and
-/// float arithmetic only (no fp16 conversions, no branches, no masks).
+/// float arithmetic only (no fp16 conversions, no branches, no masks) — or, where F16C is
+/// native (x86-64-v3 and v4), with its conversions (`groupParameters16F16C`).
 ///
 /// Returns fp16 bits of lo and step, lo and 1/step in fp32 (1/0 → 0), and `bad`: lanes
 /// whose step overflowed fp16 or did not cover the range after one correction (they must
