@@ -114,8 +114,13 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
                    _ inWord: inout Int, _ wordOffset: inout Int) {
     let x = loadElements(src, isF16, 16 * s)
     var c = truncatedCodes((x - F32x16(repeating: lo)) * F32x16(repeating: inv))
-    let cmax = U32x16(repeating: (1 << UInt32(bits)) &- 1)
-    c = c.replacing(with: cmax, where: cmax .< c)        // one unsigned minimum
+    if bits >= 4 {
+        let cmax = U32x16(repeating: (1 << UInt32(bits)) &- 1)
+        c = c.replacing(with: cmax, where: cmax .< c)    // one unsigned minimum
+    } else {
+        // (As a select, LLVM merged the clamp into the shifts below and split it in halves.)
+        c &-= c &>> U32x16(repeating: UInt32(bits))
+    }
     let split = bits == 3
     let b0 = split ? 2 : bits
     if split {
