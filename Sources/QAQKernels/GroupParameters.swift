@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 /// The midpoint quantizer's fp16 parameters for one group whose (non-outlier) values lie
 /// in `[mn, mx]`, at `bits` bits.
@@ -126,7 +127,8 @@ func lessThan(_ a: F32x16, _ b: F32x16) -> U32x16 {
 
 /// ``groupParameters(min:max:bits:)`` for 16 lanes at once: bit-identical results for
 /// every lane whose range is non-empty and within ±65504, computed with integer and
-/// float arithmetic only (no fp16 conversions, no branches, no masks).
+/// float arithmetic only (no fp16 conversions, no branches, no masks) — or, where F16C is
+/// native (x86-64-v3 and v4), with its conversions (`groupParameters16F16C`).
 ///
 /// Returns fp16 bits of lo and step, lo and 1/step in fp32 (1/0 → 0), and `bad`: lanes
 /// whose step overflowed fp16 or did not cover the range after one correction (they must
@@ -134,6 +136,7 @@ func lessThan(_ a: F32x16, _ b: F32x16) -> U32x16 {
 @inline(__always)
 func groupParameters16(min mn: F32x16, max mx: F32x16, bits: Int)
     -> (loBits: U32x16, stepBits: U32x16, lo: F32x16, inv: F32x16, bad: U32x16) {
+    if qaq_f16c() != 0 { return groupParameters16F16C(min: mn, max: mx, bits: bits) }
     let one = U32x16(repeating: 1)
     // lo: the largest fp16 value ≤ mn.
     let neg = unsafeBitCast(mn, to: U32x16.self) &>> 31
@@ -155,6 +158,28 @@ func groupParameters16(min mn: F32x16, max mx: F32x16, bits: Int)
     let overflow = (stepBits &+ U32x16(repeating: 0x8400)) &>> 16      // ≥ 0x7C00
     let inv = F32x16(repeating: 1) / step
     // 1/0 = inf → 0: keep inv only where step > 0.
+    let keep = U32x16(repeating: 0) &- lessThan(F32x16(), step)
+    let invSafe = unsafeBitCast(unsafeBitCast(inv, to: U32x16.self) & keep, to: F32x16.self)
+    return (loBits, stepBits, lo, invSafe, overflow | stillShort)
+}
+
+/// ``groupParameters16(min:max:bits:)`` with F16C conversions (x86-64-v3 and up): fp16
+/// rounding down (lo) and up (step₈) are one `vcvtps2ph` each, with the rounding in its
+/// immediate; checked equal to the scalar definition for every fp32 value in ±65504.
+@inline(__always)
+func groupParameters16F16C(min mn: F32x16, max mx: F32x16, bits: Int)
+    -> (loBits: U32x16, stepBits: U32x16, lo: F32x16, inv: F32x16, bad: U32x16) {
+    let loBits = qaq_f16_bits_down(mn)
+    let lo = qaq_f16_decode(loBits)
+    let q = (mx - lo) * F32x16(repeating: 1.0 / 256.0)
+    var s8 = qaq_f16_bits_up(q)
+    s8 &+= lessThan(lo + F32x16(repeating: 256) * qaq_f16_decode(s8), mx)
+    let s8f = qaq_f16_decode(s8)
+    let stillShort = lessThan(lo + F32x16(repeating: 256) * s8f, mx)
+    let step = s8f * F32x16(repeating: Float(1 << (8 - bits)))
+    let stepBits = qaq_f16_bits_nearest(step)
+    let overflow = (stepBits &+ U32x16(repeating: 0x8400)) &>> 16      // ≥ 0x7C00
+    let inv = F32x16(repeating: 1) / step
     let keep = U32x16(repeating: 0) &- lessThan(F32x16(), step)
     let invSafe = unsafeBitCast(unsafeBitCast(inv, to: U32x16.self) & keep, to: F32x16.self)
     return (loBits, stepBits, lo, invSafe, overflow | stillShort)

@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // The affine quantize kernel without outliers: one copy per code width (and, for the common
 // shapes, per D and G), chosen once per call. Per vector:
@@ -13,10 +14,11 @@ import QAQLayout
 // vector parameters need the scalar definition — sends that vector through the general
 // kernel, which rewrites the whole record and reports the status.
 
-// The stores, each in a small function that is not inlined. Inlined into the large kernels
-// (through `@inline(always)` helpers, which are inlined first), the stdlib's generic
-// `storeBytes` stays a call in test builds (-g -enable-testing): a weak specialization
-// shared across the ISA modules. A call per lane word or metadata word costs little.
+// The stores: full 32-bit lane words and metadata words through the C shim's always-inlined
+// stores; the narrower lane words and single metadata words in small functions that are not
+// inlined. Inlined into the large kernels (through `@inline(always)` helpers, which are
+// inlined first), the stdlib's generic `storeBytes` stays a call in test builds (-g
+// -enable-testing): a weak specialization shared across the ISA modules.
 
 /// Stores a lane word of width 2^log2w (each lane's bits in its low bits) at byte `offset`.
 @inline(never)
@@ -24,17 +26,6 @@ private func storeWord(_ record: UnsafeMutableRawPointer, _ offset: Int, _ log2w
     storeLaneWord(record, UInt32(truncatingIfNeeded: offset) | (log2w << 12), lanes)
 }
 
-/// The (lo, step) words of four groups.
-@inline(never)
-private func storeMetadata4(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: SIMD4<UInt32>) {
-    record.storeBytes(of: words, toByteOffset: offset, as: SIMD4<UInt32>.self)
-}
-
-/// The (lo, step) words of two groups.
-@inline(never)
-private func storeMetadata2(_ record: UnsafeMutableRawPointer, _ offset: Int, _ words: UInt64) {
-    record.storeBytes(of: words, toByteOffset: offset, as: UInt64.self)
-}
 
 /// The (lo, step) word of one group.
 @inline(never)
@@ -95,7 +86,20 @@ private func tailWord(_ record: UnsafeMutableRawPointer, _ bits: Int, _ acc: U32
                       _ o: inout Int, _ used: inout Int) {
     if bits & w != 0 {
         let lanes = (acc &>> U32x16(repeating: UInt32(used))) & U32x16(repeating: (1 << UInt32(w)) &- 1)
-        storeWord(record, o, log2w, lanes)
+        let x = unsafeBitCast(lanes, to: U64x8.self)
+        if w == 16 {
+            // 32-bit unit u: lane u | lane u + 8 << 16 (see `storeLaneWord`).
+            let high = unsafeBitCast(U64x8(x[4], x[5], x[6], x[7], x[0], x[1], x[2], x[3]), to: U32x16.self)
+            qaq_store_u32x16_first32(record + o, lanes | (high &<< U32x16(repeating: 16)))
+        } else if w == 8 {
+            // Unit u: lanes u, u + 4, u + 8, u + 12 in its bytes 0…3.
+            let t = lanes | (unsafeBitCast(U64x8(x[4], x[5], x[6], x[7], x[0], x[1], x[2], x[3]), to: U32x16.self) &<< U32x16(repeating: 16))
+            let y = unsafeBitCast(t, to: U64x8.self)
+            let r = unsafeBitCast(U64x8(y[2], y[3], y[4], y[5], y[6], y[7], y[0], y[1]), to: U32x16.self)
+            qaq_store_u32x16_first16(record + o, t | (r &<< U32x16(repeating: 8)))
+        } else {
+            storeWord(record, o, log2w, lanes)
+        }
         o &+= 2 &* w
         used &+= w
     }
@@ -110,7 +114,13 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
                    _ inWord: inout Int, _ wordOffset: inout Int) {
     let x = loadElements(src, isF16, 16 * s)
     var c = truncatedCodes((x - F32x16(repeating: lo)) * F32x16(repeating: inv))
-    c &-= c &>> U32x16(repeating: UInt32(bits))
+    if bits >= 4 {
+        let cmax = U32x16(repeating: (1 << UInt32(bits)) &- 1)
+        c = c.replacing(with: cmax, where: cmax .< c)    // one unsigned minimum
+    } else {
+        // (As a select, LLVM merged the clamp into the shifts below and split it in halves.)
+        c &-= c &>> U32x16(repeating: UInt32(bits))
+    }
     let split = bits == 3
     let b0 = split ? 2 : bits
     if split {
@@ -121,7 +131,7 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
     }
     inWord += 1
     if inWord == 32 / b0 {
-        storeWord(record, wordOffset, 5, acc)
+        qaq_store_u32x16(record + wordOffset, acc)
         wordOffset += 64
         acc = U32x16()
         inWord = 0
@@ -135,34 +145,48 @@ private func emitSlotCodes(_ src: UnsafeRawPointer, _ isF16: Bool, _ s: Int, _ l
 @inline(always)
 private func foldLevel(_ x: F32x16, _ y: F32x16, _ isMin: Bool) -> F32x16 { isMin ? vmin(x, y) : vmax(x, y) }
 
-/// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise
-/// folds (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and
-/// 15 minima in all.
+// The minima (or maxima) of 16 vectors, vector i's in lane i: four levels of pairwise folds
+// (256-bit halves, 128-bit quarters, 64-bit pairs, 32-bit lanes), 30 shuffles and 15 minima
+// in all: `reduceQuad` folds four vectors (the first two levels), `reduceFinal` the four
+// results. Separate, so that the kernel folds each four groups' ranges as soon as they are
+// loaded (computed all before the folds, 32 ranges were live at once and spilled).
+
+/// [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
 @inline(always)
-private func reduce16(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16, _ v4: F32x16, _ v5: F32x16,
-              _ v6: F32x16, _ v7: F32x16, _ v8: F32x16, _ v9: F32x16, _ v10: F32x16, _ v11: F32x16,
-              _ v12: F32x16, _ v13: F32x16, _ v14: F32x16, _ v15: F32x16) -> F32x16 {
-    // [a₀…₇ | b₀…₇] folded with [a₈…₁₅ | b₈…₁₅]: a's eight partials, then b's.
-    @inline(always) func halves(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
-    }
-    // Items of 8 lanes → 4.
-    @inline(always) func quarters(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
-    }
-    // Items of 4 lanes → 2.
-    @inline(always) func pairs(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
-    }
-    // Items of 2 lanes → 1.
-    @inline(always) func lanes(_ a: F32x16, _ b: F32x16) -> F32x16 {
-        let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
-        let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
-        return foldLevel(even, odd, isMin)
-    }
-    let q0 = quarters(halves(v0, v1), halves(v2, v3)), q1 = quarters(halves(v4, v5), halves(v6, v7))
-    let q2 = quarters(halves(v8, v9), halves(v10, v11)), q3 = quarters(halves(v12, v13), halves(v14, v15))
-    return lanes(pairs(q0, q1), pairs(q2, q3))
+private func foldHalves16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 1, 2, 3), (0, 1, 2, 3)), pick(a, b, (4, 5, 6, 7), (4, 5, 6, 7)), isMin)
+}
+
+/// Items of 8 lanes → 4.
+@inline(always)
+private func foldQuarters16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 1, 4, 5), (0, 1, 4, 5)), pick(a, b, (2, 3, 6, 7), (2, 3, 6, 7)), isMin)
+}
+
+/// Items of 4 lanes → 2.
+@inline(always)
+private func foldPairs16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    foldLevel(pick(a, b, (0, 2, 4, 6), (0, 2, 4, 6)), pick(a, b, (1, 3, 5, 7), (1, 3, 5, 7)), isMin)
+}
+
+/// Items of 2 lanes → 1.
+@inline(always)
+private func foldLanes16(_ a: F32x16, _ b: F32x16, _ isMin: Bool) -> F32x16 {
+    let even = F32x16(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+    let odd = F32x16(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+    return foldLevel(even, odd, isMin)
+}
+
+/// Four vectors folded to items of 4 lanes (vector i's in lanes 4i…4i+3).
+@inline(always)
+private func reduceQuad(_ isMin: Bool, _ v0: F32x16, _ v1: F32x16, _ v2: F32x16, _ v3: F32x16) -> F32x16 {
+    foldQuarters16(foldHalves16(v0, v1, isMin), foldHalves16(v2, v3, isMin), isMin)
+}
+
+/// Four `reduceQuad` results → the 16 vectors' minima (maxima), vector i's in lane i.
+@inline(always)
+private func reduceFinal(_ isMin: Bool, _ q0: F32x16, _ q1: F32x16, _ q2: F32x16, _ q3: F32x16) -> F32x16 {
+    foldLanes16(foldPairs16(q0, q1, isMin), foldPairs16(q2, q3, isMin), isMin)
 }
 
 /// Codes, metadata and tail words of one vector of a 16-group block: groups `first…first +
@@ -175,9 +199,9 @@ private func emitBlockVector(_ row: UnsafeRawPointer, _ record: UnsafeMutableRaw
     let b0 = split ? 2 : bits
     let metadataOffset = 2 * bits * slotCount
     if groupsPerVector == 4 {
-        storeMetadata4(record, metadataOffset, SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]))
+        qaq_store_u32x4(record + metadataOffset, SIMD4<UInt32>(meta[first], meta[first + 1], meta[first + 2], meta[first + 3]))
     } else {
-        storeMetadata2(record, metadataOffset, unsafeBitCast(meta, to: U64x8.self)[first / 2])
+        qaq_store_u64(record + metadataOffset, unsafeBitCast(meta, to: U64x8.self)[first / 2])
     }
     var acc = U32x16(), top = U32x16()
     var inWord = 0, wordOffset = 0
@@ -203,11 +227,18 @@ private func blockGroup(_ row: UnsafeRawPointer, _ record: UnsafeMutableRawPoint
     }
 }
 
-/// Lane-wise range of block group `i`: vector i / groupsPerVector, its group i % groupsPerVector.
+/// Lane-wise range of block group `i` (vector i / groupsPerVector, its group i %
+/// groupsPerVector); adds its two slots to `probe` (NaN or ±Inf make it non-finite). The
+/// sum goes through an empty asm at once: LLVM otherwise computed the sums last, from
+/// the loaded values spilled to the stack.
 @inline(always)
 private func blockRange(_ src: UnsafeRawPointer, _ rowBytes: Int, _ i: Int, _ groupsPerVector: Int,
                         _ probe: inout F32x16) -> (F32x16, F32x16) {
-    laneRangeNoOutliers(src + (i / groupsPerVector) * rowBytes, false, (i % groupsPerVector) * 2, 2, &probe)
+    let row = src + (i / groupsPerVector) * rowBytes
+    let s = (i % groupsPerVector) * 2
+    let a = loadElements(row, false, 16 * s), b = loadElements(row, false, 16 * (s + 1))
+    probe = qaq_opaque_f32x16(probe + (a + b))
+    return (vmin(a, b), vmax(a, b))
 }
 
 /// Vector `v` of a block, if the block has that many.
@@ -226,26 +257,39 @@ private func blockVector(_ v: Int, _ src: UnsafeRawPointer, _ rowBytes: Int, _ d
 @inline(always)
 private func quantizeBlock16(_ src: UnsafeRawPointer, _ rowBytes: Int, _ dst: UnsafeMutableRawPointer, _ recordBytes: Int,
                      _ bits: Int, _ groupsPerVector: Int) -> Bool {
-    var probe = F32x16()
-    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &probe), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &probe), (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &probe), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &probe)
-    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &probe), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &probe), (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &probe), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &probe)
-    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &probe), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &probe), (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &probe), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &probe)
-    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &probe), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &probe), (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &probe), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &probe)
-    let mn = reduce16(true, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15)
-    let mx = reduce16(false, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15)
+    // Four probes (a serial chain of adds was a latency chain); each four groups' ranges
+    // folded at once.
+    var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
+    let (n0, x0) = blockRange(src, rowBytes, 0, groupsPerVector, &q0), (n1, x1) = blockRange(src, rowBytes, 1, groupsPerVector, &q1)
+    let (n2, x2) = blockRange(src, rowBytes, 2, groupsPerVector, &q2), (n3, x3) = blockRange(src, rowBytes, 3, groupsPerVector, &q3)
+    let mq0 = reduceQuad(true, n0, n1, n2, n3), xq0 = reduceQuad(false, x0, x1, x2, x3)
+    let (n4, x4) = blockRange(src, rowBytes, 4, groupsPerVector, &q0), (n5, x5) = blockRange(src, rowBytes, 5, groupsPerVector, &q1)
+    let (n6, x6) = blockRange(src, rowBytes, 6, groupsPerVector, &q2), (n7, x7) = blockRange(src, rowBytes, 7, groupsPerVector, &q3)
+    let mq1 = reduceQuad(true, n4, n5, n6, n7), xq1 = reduceQuad(false, x4, x5, x6, x7)
+    let (n8, x8) = blockRange(src, rowBytes, 8, groupsPerVector, &q0), (n9, x9) = blockRange(src, rowBytes, 9, groupsPerVector, &q1)
+    let (n10, x10) = blockRange(src, rowBytes, 10, groupsPerVector, &q2), (n11, x11) = blockRange(src, rowBytes, 11, groupsPerVector, &q3)
+    let mq2 = reduceQuad(true, n8, n9, n10, n11), xq2 = reduceQuad(false, x8, x9, x10, x11)
+    let (n12, x12) = blockRange(src, rowBytes, 12, groupsPerVector, &q0), (n13, x13) = blockRange(src, rowBytes, 13, groupsPerVector, &q1)
+    let (n14, x14) = blockRange(src, rowBytes, 14, groupsPerVector, &q2), (n15, x15) = blockRange(src, rowBytes, 15, groupsPerVector, &q3)
+    let mq3 = reduceQuad(true, n12, n13, n14, n15), xq3 = reduceQuad(false, x12, x13, x14, x15)
+    let probe = (q0 + q1) + (q2 + q3)
+    let mn = reduceFinal(true, mq0, mq1, mq2, mq3), mx = reduceFinal(false, xq0, xq1, xq2, xq3)
     let p = groupParameters16(min: mn, max: mx, bits: bits)
     let fail = lessThan(mn, F32x16(repeating: -65504)) | lessThan(F32x16(repeating: 65504), mx) | p.bad
     let nonFinite = unsafeBitCast(probe * F32x16(repeating: 0), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
     if orReduce16(fail | nonFinite) != 0 { return false }
     let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
-    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
-    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, p.lo, p.inv)
+    // Through an empty asm: read lane by lane below, `inv` (a divide and a select) was
+    // otherwise scalarized by LLVM, 16 scalar divides and mask moves per block.
+    let lo = qaq_opaque_f32x16(p.lo), inv = qaq_opaque_f32x16(p.inv)
+    blockVector(0, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(1, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(2, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(3, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(4, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(5, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(6, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
+    blockVector(7, src, rowBytes, dst, recordBytes, bits, groupsPerVector, meta, lo, inv)
     return true
 }
 
@@ -318,7 +362,7 @@ private func quantizeNoOutliers(
                 // Metadata: (lo, step) of group chunk + j is lane 2j of `meta`.
                 let meta = p.loBits | (p.stepBits &<< U32x16(repeating: 16))
                 if inChunk >= 4 {
-                    storeMetadata4(record, metadataOffset + 4 * chunk, SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]))
+                    qaq_store_u32x4(record + metadataOffset + 4 * chunk, SIMD4<UInt32>(meta[0], meta[2], meta[4], meta[6]))
                 } else {
                     let metas = unsafeBitCast(meta, to: InlineArray<16, UInt32>.self)
                     for j in 0..<inChunk {
@@ -328,7 +372,7 @@ private func quantizeNoOutliers(
                 // Codes of the chunk's slots, written out one by one (loops here are not
                 // unrolled by LLVM): slot k of the chunk is in group j of it.
                 let los = unsafeBitCast(p.lo, to: InlineArray<16, Float>.self)
-                let invs = unsafeBitCast(p.inv, to: InlineArray<16, Float>.self)
+                let invs = unsafeBitCast(qaq_opaque_f32x16(p.inv), to: InlineArray<16, Float>.self)   // see quantizeBlock16
                 let chunkSlots = (inChunk < 4 ? inChunk : 4) * slotsPerGroup
                 var j = 0, left = slotsPerGroup
                 chunkSlot(0, chunkSlots, x0, isF16, s0, los, invs, slotsPerGroup, bits, record, &j, &left, &acc, &top, &inWord, &wordOffset)

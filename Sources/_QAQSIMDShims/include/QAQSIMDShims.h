@@ -58,4 +58,100 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_permute16(qaq_f32x16
 /// would warn): nonzero when `qaq_permute16` is native at this level. Folds away.
 static inline __attribute__((always_inline)) int qaq_permute16_native(void) { return QAQ_PERMUTE16_NATIVE; }
 
+// MARK: - Stores, an optimization barrier and fp16 conversions for the quantize kernels
+
+/// Stores 64 bytes (one 32-bit lane word) at `p`, unaligned. (Swift's generic `storeBytes`
+/// stays a call to a shared weak specialization in test builds; this is always inlined.)
+static inline __attribute__((always_inline)) void qaq_store_u32x16(void *p, qaq_u32x16 v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/// Stores lanes 0…7 (32 bytes) of `v` at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u32x16_first32(void *p, qaq_u32x16 v) {
+    __builtin_memcpy(p, &v, 32);
+}
+
+/// Stores lanes 0…3 (16 bytes) of `v` at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u32x16_first16(void *p, qaq_u32x16 v) {
+    __builtin_memcpy(p, &v, 16);
+}
+
+/// 4 uint32 lanes (imported into Swift as SIMD4<UInt32>).
+typedef uint32_t qaq_u32x4 __attribute__((ext_vector_type(4)));
+
+/// Stores 16 bytes at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u32x4(void *p, qaq_u32x4 v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/// Stores 8 bytes at `p`, unaligned.
+static inline __attribute__((always_inline)) void qaq_store_u64(void *p, uint64_t v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/// `v`, unchanged, through an empty asm statement: LLVM cannot see what the value is, so
+/// it keeps the computation before it a vector one (it otherwise scalarizes a vector
+/// divide whose lanes are only read one by one) and cannot look through it.
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_opaque_f32x16(qaq_f32x16 v) {
+#if defined(__AVX512F__)
+    __asm__("" : "+v"(v));
+    return v;
+#elif defined(__AVX__)
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    qaq_f32x8_ a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+    qaq_f32x8_ b = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    __asm__("" : "+x"(a), "+x"(b));
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    typedef float qaq_f32x4_ __attribute__((ext_vector_type(4)));
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    qaq_f32x4_ a = __builtin_shufflevector(v, v, 0, 1, 2, 3), b = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    qaq_f32x4_ c = __builtin_shufflevector(v, v, 8, 9, 10, 11), d = __builtin_shufflevector(v, v, 12, 13, 14, 15);
+    __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d));
+    return __builtin_shufflevector(__builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7),
+                                   __builtin_shufflevector(c, d, 0, 1, 2, 3, 4, 5, 6, 7),
+                                   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+}
+
+/// fp32 → fp16 with an explicit rounding (F16C: `vcvtps2ph`, imm 0 nearest-even, 1 down,
+/// 2 up), each lane's fp16 bits zero-extended to 32 bits; fp16 bits (low 16 bits of each
+/// lane) → fp32, exact. `qaq_f16c()` is nonzero where these are native; elsewhere they are
+/// placeholders (zeros) and callers take their portable path.
+#if defined(__F16C__) && defined(__AVX512F__)
+#define QAQ_F16C 1
+#define QAQ_F16_BITS(x, mode) \
+    ((qaq_u32x16)_mm512_cvtepu16_epi32(_mm512_cvtps_ph((__m512)(x), (mode))))
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_decode(qaq_u32x16 h) {
+    return (qaq_f32x16)_mm512_cvtph_ps(_mm512_cvtepi32_epi16((__m512i)h));
+}
+#elif defined(__F16C__) && defined(__AVX2__)
+#define QAQ_F16C 1
+static inline __attribute__((always_inline)) __m256i qaq_f16_widen_(__m128i h) { return _mm256_cvtepu16_epi32(h); }
+#define QAQ_F16_BITS(x, mode) ((qaq_u32x16)__builtin_shufflevector( \
+    (qaq_u32x8)qaq_f16_widen_(_mm256_cvtps_ph((__m256)__builtin_shufflevector((x), (x), 0, 1, 2, 3, 4, 5, 6, 7), (mode))), \
+    (qaq_u32x8)qaq_f16_widen_(_mm256_cvtps_ph((__m256)__builtin_shufflevector((x), (x), 8, 9, 10, 11, 12, 13, 14, 15), (mode))), \
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_decode(qaq_u32x16 h) {
+    typedef uint16_t qaq_u16x8_ __attribute__((ext_vector_type(8)));
+    qaq_u32x8 a = __builtin_shufflevector(h, h, 0, 1, 2, 3, 4, 5, 6, 7);
+    qaq_u32x8 b = __builtin_shufflevector(h, h, 8, 9, 10, 11, 12, 13, 14, 15);
+    qaq_f32x8 fa = (qaq_f32x8)_mm256_cvtph_ps((__m128i)__builtin_convertvector(a, qaq_u16x8_));
+    qaq_f32x8 fb = (qaq_f32x8)_mm256_cvtph_ps((__m128i)__builtin_convertvector(b, qaq_u16x8_));
+    return __builtin_shufflevector(fa, fb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+#else
+#define QAQ_F16C 0
+#define QAQ_F16_BITS(x, mode) ((void)(x), (qaq_u32x16){0})
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_decode(qaq_u32x16 h) { (void)h; return (qaq_f32x16){0}; }
+#endif
+
+static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16C; }
+/// The fp16 value nearest to each lane (ties to even).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_nearest(qaq_f32x16 x) { return QAQ_F16_BITS(x, 0); }
+/// The largest fp16 value ≤ each lane.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_down(qaq_f32x16 x) { return QAQ_F16_BITS(x, 1); }
+/// The smallest fp16 value ≥ each lane.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_up(qaq_f32x16 x) { return QAQ_F16_BITS(x, 2); }
+
 #endif
