@@ -15,13 +15,13 @@ let isX86 = false
 #endif
 
 /// Flags for one ISA variant of the kernels.
-func kernelSettings(march: String?) -> [SwiftSetting] {
+func kernelSettings(march: String?, extra: [String] = []) -> [SwiftSetting] {
     // Kernels are always optimized, without overflow traps (also in debug builds): unoptimized SIMD code is
     // 100× slower and leaves generic stdlib calls whose weak copies the linker could
     // share across ISA levels.
     var settings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"])]
     if let march {
-        settings.append(.unsafeFlags(["-Xcc", "-march=\(march)"]))
+        settings.append(.unsafeFlags(["-Xcc", "-march=\(march)"] + extra.flatMap { ["-Xcc", $0] }))
         settings.append(.define("HAS_FMA"))
     }
     return settings
@@ -46,7 +46,8 @@ if isX86 {
             name: "QAQKernelsV4",
             dependencies: ["QAQLayout", "_QAQSIMDShims"],
             path: "Sources/QAQKernelsV4",
-            swiftSettings: kernelSettings(march: "x86-64-v4")),
+            // v4 includes AVX-512 VNNI (the int8 attention scores): Cascade Lake and later, Zen 4 and later.
+            swiftSettings: kernelSettings(march: "x86-64-v4", extra: ["-mavx512vnni"])),
     ]
     kernelDependencies += ["QAQKernelsV3", "QAQKernelsV4"]
 }

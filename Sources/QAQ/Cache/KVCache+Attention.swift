@@ -134,20 +134,9 @@ extension KVCache {
                 qm[h * g + j] = acc
             }
         }
-        var codebookRotation: RandomizedHadamard?
-        outer: for h in 0..<kvHeads {
-            for p in s.heads[h].keys.pages {
-                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
-            }
-            for p in s.heads[h].values.pages {
-                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
-            }
-        }
+        let codebookRotation = s.codebookRotation
         let qcb = ws.codebookQueries.reserve(kvHeads * g * d)
-        if let codebookRotation {
-            for i in 0..<(kvHeads * g * d) { qcb[i] = qs[i] }
-            for r in 0..<(kvHeads * g) { codebookRotation.forward(qcb + r * d) }
-        }
+        if let codebookRotation { rotateQueries(qs, into: qcb, rows: kvHeads * g, dim: d, rotation: codebookRotation) }
 
         let partial = ws.partial.reserve(itemCount * g * d)
         let partialRotated = ws.partialRotated.reserve(itemCount * g * d)
@@ -155,7 +144,7 @@ extension KVCache {
         let scoresAll = keepScores ? ws.scores.reserve(kvHeads * g * t) : ws.scores.pointer
         let byPosition = ws.byPosition.reserve(kvHeads * g * t)
         let context = AttentionContext(
-            cache: self, state: s, kernels: attentionKernels, dim: d, g: g, tokens: t, sinks: policy.sinkTokens,
+            cache: self, state: s, kernels: attentionKernels, integerDot: plan.integerDot, dim: d, g: g, tokens: t, sinks: policy.sinkTokens,
             queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
             partial: partial, partialRotated: partialRotated, stats: stats,
             scores: keepScores ? scoresAll : nil, byPosition: byPosition)
@@ -221,12 +210,34 @@ import Glibc
 import Darwin
 #endif
 
+extension LayerState {
+    /// The rotation of the layer's rotated code-map pages (keys or values; one seed per
+    /// cache), or nil when none is stored yet.
+    var codebookRotation: RandomizedHadamard? {
+        for h in heads {
+            for p in h.keys.pages { if case .codebook(let c) = p.kind, let r = c.hadamard { return r } }
+            for p in h.values.pages { if case .codebook(let c) = p.kind, let r = c.hadamard { return r } }
+        }
+        return nil
+    }
+}
+
+/// `rows` queries of `d` floats copied from `src` into `dst` and rotated there into the code
+/// maps' domain (once per call and head).
+func rotateQueries(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, rows: Int, dim d: Int,
+                   rotation: RandomizedHadamard) {
+    for i in 0..<(rows * d) { dst[i] = src[i] }
+    for r in 0..<rows { rotation.forward(dst + r * d) }
+}
+
 /// Everything a work item reads, shared by the workers of one call (read-only, except the
 /// disjoint slices each item writes).
 struct AttentionContext: @unchecked Sendable {
     let cache: KVCache
     let state: LayerState
     let kernels: AttentionKernels
+    /// Score 4-bit keys by int8 dot products where a kernel exists (``AttentionPlan/integerDot``).
+    let integerDot: Bool
     let dim: Int
     let g: Int
     let tokens: Int
@@ -347,10 +358,13 @@ struct AttentionContext: @unchecked Sendable {
         let d = dim, n = page.count
         switch page.kind {
         case .affine(let layout):
+            if integerDot && kernels.scoresInt8(q, g, page.bytes, n, layout, out, stride, scratch) { return }
             kernels.scores(q, g, page.bytes, n, layout, out, stride, scratch)
         case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
             c.levels.withUnsafeBufferPointer { lv in
-                kernels.codebookScores(c.hadamard == nil ? q : qcb, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
+                let qc = c.hadamard == nil ? q : qcb
+                if integerDot && kernels.codebookScoresInt8(qc, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch) { return }
+                kernels.codebookScores(qc, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
             }
         case .f32:
             kernels.scoresF32(q, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, out, stride, scratch)

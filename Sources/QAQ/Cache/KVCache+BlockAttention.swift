@@ -58,20 +58,9 @@ extension KVCache {
                 qm[h * rows + r] = acc
             }
         }
-        var codebookRotation: RandomizedHadamard?
-        outer: for h in 0..<kvHeads {
-            for p in s.heads[h].keys.pages {
-                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
-            }
-            for p in s.heads[h].values.pages {
-                if case .codebook(let c) = p.kind, let r = c.hadamard { codebookRotation = r; break outer }
-            }
-        }
+        let codebookRotation = s.codebookRotation
         let qcb = bw.codebookQueries.reserve(kvHeads * rows * d)
-        if let codebookRotation {
-            for i in 0..<(kvHeads * rows * d) { qcb[i] = qs[i] }
-            for r in 0..<(kvHeads * rows) { codebookRotation.forward(qcb + r * d) }
-        }
+        if let codebookRotation { rotateQueries(qs, into: qcb, rows: kvHeads * rows, dim: d, rotation: codebookRotation) }
 
         // Per head: whether keys and values share their token order, and each page's lowest
         // and highest position (pages holding no visible position are skipped; pages reaching
@@ -112,7 +101,7 @@ extension KVCache {
         for i in 0..<(count * qHeads * d) { output[i] = 0 }
 
         let context = AttentionContext(
-            cache: self, state: s, kernels: attentionKernels, dim: d, g: g, tokens: n, sinks: policy.sinkTokens,
+            cache: self, state: s, kernels: attentionKernels, integerDot: plan.integerDot, dim: d, g: g, tokens: n, sinks: policy.sinkTokens,
             queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
             partial: bw.partial[0].pointer, partialRotated: bw.partialRotated[0].pointer, stats: bw.sums[0].pointer,
             scores: nil, byPosition: bw.byPosition[0].pointer)

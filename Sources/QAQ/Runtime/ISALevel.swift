@@ -9,7 +9,8 @@ public enum ISALevel: String, Sendable, CaseIterable, Codable, Comparable, Custo
     case base
     /// x86-64-v3: AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE.
     case v3
-    /// x86-64-v4: v3 plus AVX-512 F/BW/CD/DQ/VL.
+    /// x86-64-v4 plus AVX-512 VNNI: v3 plus AVX-512 F/BW/CD/DQ/VL and VNNI (the int8 dot
+    /// products of the attention scores). An AVX-512 CPU without VNNI (Skylake-SP/X) runs v3.
     case v4
 
     public var description: String { rawValue }
@@ -28,7 +29,7 @@ public enum ISALevel: String, Sendable, CaseIterable, Codable, Comparable, Custo
         let v3Bits = QAQ_CPU_AVX2 | QAQ_CPU_FMA | QAQ_CPU_F16C | QAQ_CPU_BMI1
             | QAQ_CPU_BMI2 | QAQ_CPU_LZCNT | QAQ_CPU_MOVBE
         let v4Bits = QAQ_CPU_AVX512F | QAQ_CPU_AVX512BW | QAQ_CPU_AVX512CD
-            | QAQ_CPU_AVX512DQ | QAQ_CPU_AVX512VL
+            | QAQ_CPU_AVX512DQ | QAQ_CPU_AVX512VL | QAQ_CPU_AVX512VNNI
         var level = ISALevel.base
         if has(v3Bits) && compiled.contains(.v3) { level = .v3 }
         if level == .v3 && has(v4Bits) && compiled.contains(.v4) { level = .v4 }

@@ -154,4 +154,48 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_down(qaq_f3
 /// The smallest fp16 value ≥ each lane.
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_up(qaq_f32x16 x) { return QAQ_F16_BITS(x, 2); }
 
+// MARK: - Integer dot products for the int8 attention scores (DESIGN §5)
+
+/// acc[i] + Σₖ a.byte[4i+k] (unsigned) × b.byte[4i+k] (signed), per 32-bit lane, without
+/// saturation: `vpdpbusd` where the module is built with AVX-512 VNNI (`qaq_dpbusd_native()`
+/// nonzero), a plain per-lane loop elsewhere (callers do not use it there).
+#if defined(__AVX512VNNI__) && defined(__AVX512F__)
+#define QAQ_DPBUSD_NATIVE 1
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_dpbusd(qaq_u32x16 acc, qaq_u32x16 a, qaq_u32x16 b) {
+    return (qaq_u32x16)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)a, (__m512i)b);
+}
+#else
+#define QAQ_DPBUSD_NATIVE 0
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_dpbusd(qaq_u32x16 acc, qaq_u32x16 a, qaq_u32x16 b) {
+    for (int i = 0; i < 16; i++) {
+        int32_t s = (int32_t)acc[i];
+        for (int k = 0; k < 4; k++) {
+            s += (int32_t)(uint8_t)(a[i] >> (8 * k)) * (int32_t)(int8_t)(uint8_t)(b[i] >> (8 * k));
+        }
+        acc[i] = (uint32_t)s;
+    }
+    return acc;
+}
+#endif
+static inline __attribute__((always_inline)) int qaq_dpbusd_native(void) { return QAQ_DPBUSD_NATIVE; }
+
+/// Byte `i` of each 128-bit lane of the result is byte `index.byte[i] & 15` of the same lane
+/// of `table` (`vpshufb`; index bytes here are always < 16).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_shuffle_bytes(qaq_u32x16 table, qaq_u32x16 index) {
+#if defined(__AVX512BW__)
+    return (qaq_u32x16)_mm512_shuffle_epi8((__m512i)table, (__m512i)index);
+#else
+    typedef uint8_t qaq_u8x64_ __attribute__((ext_vector_type(64)));
+    qaq_u8x64_ t = (qaq_u8x64_)table, x = (qaq_u8x64_)index, r;
+    for (int i = 0; i < 64; i++) r[i] = t[(i & ~15) | (x[i] & 15)];
+    return (qaq_u32x16)r;
+#endif
+}
+
+/// The 32-bit lanes as signed integers, converted to fp32 (exact below 2^24).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x16 v) {
+    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
+    return __builtin_convertvector((qaq_i32x16_)v, qaq_f32x16);
+}
+
 #endif

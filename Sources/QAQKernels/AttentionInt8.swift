@@ -1,0 +1,397 @@
+import QAQLayout
+import _QAQSIMDShims
+
+// Decode-attention scores by integer dot products (DESIGN §5) for 4-bit keys of D = 128:
+// affine records (no outliers, G = 32, 64 or 128) and code-map records with one scale per
+// vector. Each query is quantized to int8 once per call and head, qᵢ ≈ s_q·q8ᵢ with
+// s_q = max|q|/127 (round to nearest even); the codes are multiplied in 32-bit integers by
+// `vpdpbusd` (64 byte products per instruction) and the record's fp parameters are applied
+// once per group:
+//
+//   affine:   score = s_q·Σ_g stepᵍ·Σ_{i∈g} q8ᵢ·cᵢ + Σ_g (loᵍ + ½stepᵍ)·Σ_{i∈g} qᵢ
+//             (the lo term with the exact fp32 query);
+//   code map: score = s_q·s_l·scale·Σᵢ q8ᵢ·l8[cᵢ], the table's levels as int8,
+//             l8[c] = round(levels[c]/s_l), s_l = max|levels|/127.
+//
+// The error against the fp32 kernels is that of the int8 query (and of the int8 levels):
+// |Δ| ≤ ½s_q·Σᵢ stepᵍ⁽ⁱ⁾·cᵢ for affine records and
+// |Δ| ≤ scale·Σᵢ (½s_q·(|levels[cᵢ]| + ½s_l) + ½s_l·|qᵢ|) for code maps, plus fp32 rounding;
+// ``Reference/affineScoresInt8(queries:heads:_:count:layout:out:outStride:)`` computes the
+// same quantities in scalar code.
+//
+// Layout: a record's 64 code bytes hold, in lane word j (bytes 4j…4j+3), the codes of
+// elements j + 16s for slots s = 0…7 (4 bits each, slot s at bit 4s). Masking the low
+// nibbles gives byte k of lane j = code of element 32k + j (slot 2k), the high nibbles slot
+// 2k + 1: byte k is group k at G = 32. `vpdpbusd` sums the 4 bytes of a lane, so for affine
+// records the bytes are first transposed 4 × 4 within each 128-bit lane (one `vpshufb`):
+// lane 4L + m then holds the 4 bytes m of lanes 4L…4L+3, all of group m (quarter m of the
+// vector at any G ≥ 32), and the group's step multiplies the lane. The query bytes are laid
+// out the same way once per call.
+//
+// Integer accumulators cannot overflow: at most 8 products of |c| ≤ 255 by |q8| ≤ 127 per
+// lane and dot.
+
+/// Per 128-bit lane, byte 4m + r of the result is byte 4r + m of `v`.
+@inline(__always)
+private func transposeBytes(_ v: U32x16) -> U32x16 {
+    qaq_shuffle_bytes(v, U32x16(0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
+                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
+                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
+                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703))
+}
+
+/// 1.5·2²³: for |x| < 2²², x + magic rounds x to an integer (nearest, ties to even), held in
+/// the low mantissa bits.
+@inline(__always)
+private func roundingMagic() -> F32x16 { F32x16(repeating: 12_582_912) }
+
+/// The largest of 16 non-negative floats given as bit patterns (they order as integers).
+@inline(__always)
+private func maxBits(_ v: U32x16) -> UInt32 {
+    let a = v.lowHalf.replacing(with: v.highHalf, where: v.highHalf .> v.lowHalf)
+    let b = a.lowHalf.replacing(with: a.highHalf, where: a.highHalf .> a.lowHalf)
+    let c = b.lowHalf.replacing(with: b.highHalf, where: b.highHalf .> b.lowHalf)
+    return c[1] > c[0] ? c[1] : c[0]
+}
+
+// The query area (in the scratch's tile; 256 bytes per head): q8 bytes of the even slots
+// (`qA`, at 0) and odd slots (`qB`, at 64), laid out like the codes; the affine lo weights
+// (`loW`, at 128: lane 4L + m = Σ_{quarter m} qᵢ/(4·s_q)); the code maps' zero-point
+// correction (`corr`, at 192: −128·Σ q8 of the lane's bytes). Then s_q per head at 1024.
+private let queryAreaStride = 256
+private let queryScalesOffset = 1024
+
+/// Quantizes `g` (≤ 4) queries of D = 128 into the query area. `transposed`: bytes in the
+/// affine kernel's transposed order; `parts` is used as scratch (quarter sums).
+@inline(__always)
+private func prepareInt8Queries(_ q: UnsafePointer<Float>, _ g: Int, _ area: UnsafeMutableRawPointer, transposed: Bool,
+                                parts: UnsafeMutablePointer<F32x16>) {
+    let qr = UnsafeRawPointer(q), magic = roundingMagic()
+    let scales = (area + queryScalesOffset).assumingMemoryBound(to: Float.self)
+    var inverses = F32x16()
+    for h in 0..<g {
+        var m = U32x16()
+        for s in 0..<8 {
+            let b = unsafeBitCast(qr.loadUnaligned(fromByteOffset: 512 * h + 64 * s, as: F32x16.self), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
+            m = m.replacing(with: b, where: b .> m)
+        }
+        let amax = Float(bitPattern: maxBits(m))
+        // Below 1e-30 the query is taken as zero (its scores are below 1e-27·|k|).
+        let usable = amax >= 1e-30
+        let inv: Float = usable ? 127 / amax : 0
+        scales[h] = usable ? amax / 127 : 0
+        inverses[h] = inv
+        var a = U32x16(), b = U32x16(), rounded = F32x16()
+        var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
+        for s in 0..<8 {
+            let x = qr.loadUnaligned(fromByteOffset: 512 * h + 64 * s, as: F32x16.self)
+            let t = x * F32x16(repeating: inv) + magic
+            rounded += t - magic
+            let byte = (unsafeBitCast(t, to: U32x16.self) & U32x16(repeating: 0xFF)) &<< U32x16(repeating: UInt32(truncatingIfNeeded: 8 * (s &>> 1)))
+            if s & 1 == 0 { a |= byte } else { b |= byte }
+            switch s &>> 1 {
+            case 0: q0 += x
+            case 1: q1 += x
+            case 2: q2 += x
+            default: q3 += x
+            }
+        }
+        let base = area + queryAreaStride * h
+        base.storeBytes(of: transposed ? transposeBytes(a) : a, as: U32x16.self)
+        base.storeBytes(of: transposed ? transposeBytes(b) : b, toByteOffset: 64, as: U32x16.self)
+        // −128·Σ q8 (|·| ≤ 130048 < 2²²) as integers, through the same rounding trick.
+        let corr = unsafeBitCast(rounded * F32x16(repeating: -128) + magic, to: U32x16.self) &- unsafeBitCast(magic, to: U32x16.self)
+        base.storeBytes(of: corr, toByteOffset: 192, as: U32x16.self)
+        parts[4 * h] = q0
+        parts[4 * h + 1] = q1
+        parts[4 * h + 2] = q2
+        parts[4 * h + 3] = q3
+    }
+    if transposed {
+        // Lane 4h + m of the transposed sum is Σ of quarter m of query h.
+        let r = unsafeBitCast(transposeSum16(UnsafePointer(parts)), to: InlineArray<16, Float>.self)
+        for h in 0..<g {
+            let f = 0.25 * inverses[h]
+            let w0 = r[4 * h] * f, w1 = r[4 * h + 1] * f, w2 = r[4 * h + 2] * f, w3 = r[4 * h + 3] * f
+            (area + queryAreaStride * h).storeBytes(of: F32x16(w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3),
+                                                    toByteOffset: 128, as: F32x16.self)
+        }
+    }
+}
+
+/// (step, lo + ½·step) of the groups of an affine record's quarters, lane 4L + m = quarter m
+/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`).
+@inline(__always)
+private func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
+    if groups == 4 {
+        let h = meta.loadUnaligned(as: SIMD8<Float16>.self)
+        let s0 = Float(h[1]), s1 = Float(h[3]), s2 = Float(h[5]), s3 = Float(h[7])
+        let m0 = Float(h[0]) + 0.5 * s0, m1 = Float(h[2]) + 0.5 * s1, m2 = Float(h[4]) + 0.5 * s2, m3 = Float(h[6]) + 0.5 * s3
+        return (F32x16(s0, s1, s2, s3, s0, s1, s2, s3, s0, s1, s2, s3, s0, s1, s2, s3),
+                F32x16(m0, m1, m2, m3, m0, m1, m2, m3, m0, m1, m2, m3, m0, m1, m2, m3))
+    } else if groups == 2 {
+        let h = meta.loadUnaligned(as: SIMD4<Float16>.self)
+        let s0 = Float(h[1]), s1 = Float(h[3])
+        let m0 = Float(h[0]) + 0.5 * s0, m1 = Float(h[2]) + 0.5 * s1
+        return (F32x16(s0, s0, s1, s1, s0, s0, s1, s1, s0, s0, s1, s1, s0, s0, s1, s1),
+                F32x16(m0, m0, m1, m1, m0, m0, m1, m1, m0, m0, m1, m1, m0, m0, m1, m1))
+    } else {
+        let h = meta.loadUnaligned(as: SIMD2<Float16>.self)
+        let s = Float(h[1])
+        return (F32x16(repeating: s), F32x16(repeating: Float(h[0]) + 0.5 * s))
+    }
+}
+
+/// Writes the 16 lanes of a finished tile: `out[h·outStride + t + k] = r[k·lanes + h]·s_q(h)`.
+@inline(__always)
+private func storeTile(_ parts: UnsafeMutablePointer<F32x16>, _ factors: F32x16, _ g: Int, _ n: Int, _ t: Int,
+                       _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
+    let lanes = g == 3 ? 4 : g
+    let r = unsafeBitCast(transposeSum16(UnsafePointer(parts)) * factors, to: InlineArray<16, Float>.self)
+    for k in 0..<n {
+        for h in 0..<g { out[h * outStride + t + k] = r[k * lanes + h] }
+    }
+}
+
+/// The per-lane factors of a tile: lane k·lanes + h = `scales[h]·extra`.
+@inline(__always)
+private func tileFactors(_ scales: UnsafePointer<Float>, _ g: Int, _ extra: Float) -> F32x16 {
+    let lanes = g == 3 ? 4 : g
+    var f = F32x16()
+    for i in 0..<16 where i % lanes < g { f[i] = scales[i % lanes] * extra }
+    return f
+}
+
+/// Affine int8 scores of `g` (1…4, a literal after inlining) queries.
+@inline(__always)
+private func affineInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    let area = UnsafeMutableRawPointer(scratch.tile), parts = scratch.parts
+    prepareInt8Queries(q, g, area, transposed: true, parts: parts)
+    let a = UnsafeRawPointer(area)
+    let qa0 = a.load(as: U32x16.self), qb0 = a.load(fromByteOffset: 64, as: U32x16.self), w0 = a.load(fromByteOffset: 128, as: F32x16.self)
+    let qa1 = g > 1 ? a.load(fromByteOffset: 256, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 320, as: U32x16.self) : U32x16()
+    let w1 = g > 1 ? a.load(fromByteOffset: 384, as: F32x16.self) : F32x16()
+    let qa2 = g > 2 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 576, as: U32x16.self) : U32x16()
+    let w2 = g > 2 ? a.load(fromByteOffset: 640, as: F32x16.self) : F32x16()
+    let qa3 = g > 3 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 832, as: U32x16.self) : U32x16()
+    let w3 = g > 3 ? a.load(fromByteOffset: 896, as: F32x16.self) : F32x16()
+    let factors = tileFactors((area + queryScalesOffset).assumingMemoryBound(to: Float.self), g, 1)
+    let rb = 64 + 4 * groups
+    let lanes = g == 3 ? 4 : g, tile = 16 / lanes
+    let nibbles = U32x16(repeating: 0x0F0F_0F0F), zero = U32x16()
+    var t = 0
+    while t < count {
+        let n = count - t < tile ? count - t : tile
+        for k in 0..<n {
+            let record = src + (t + k) * rb
+            let w = record.loadUnaligned(as: U32x16.self)
+            let lo = transposeBytes(w & nibbles), hi = transposeBytes((w &>> U32x16(repeating: 4)) & nibbles)
+            let (step, mid) = quarterParameters(record + 64, groups)
+            let base = k * lanes
+            var p0 = mid * w0
+            fma16(&p0, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa0), hi, qb0)), step)
+            parts[base] = p0
+            if g > 1 {
+                var p = mid * w1
+                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa1), hi, qb1)), step)
+                parts[base + 1] = p
+            }
+            if g > 2 {
+                var p = mid * w2
+                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa2), hi, qb2)), step)
+                parts[base + 2] = p
+            }
+            if g > 3 {
+                var p = mid * w3
+                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa3), hi, qb3)), step)
+                parts[base + 3] = p
+            }
+        }
+        storeTile(parts, factors, g, n, t, out, outStride)
+        t += n
+    }
+}
+
+/// Code-map int8 scores of `g` (1…4) queries (one scale per vector).
+@inline(__always)
+private func codebookInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+                              _ table: U32x16, _ levelScale: Float,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    let area = UnsafeMutableRawPointer(scratch.tile), parts = scratch.parts
+    prepareInt8Queries(q, g, area, transposed: false, parts: parts)
+    let a = UnsafeRawPointer(area)
+    let qa0 = a.load(as: U32x16.self), qb0 = a.load(fromByteOffset: 64, as: U32x16.self), c0 = a.load(fromByteOffset: 192, as: U32x16.self)
+    let qa1 = g > 1 ? a.load(fromByteOffset: 256, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 320, as: U32x16.self) : U32x16()
+    let c1 = g > 1 ? a.load(fromByteOffset: 448, as: U32x16.self) : U32x16()
+    let qa2 = g > 2 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 576, as: U32x16.self) : U32x16()
+    let c2 = g > 2 ? a.load(fromByteOffset: 704, as: U32x16.self) : U32x16()
+    let qa3 = g > 3 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 832, as: U32x16.self) : U32x16()
+    let c3 = g > 3 ? a.load(fromByteOffset: 960, as: U32x16.self) : U32x16()
+    let factors = tileFactors((area + queryScalesOffset).assumingMemoryBound(to: Float.self), g, levelScale)
+    let rb = layout.recordBytes
+    let lanes = g == 3 ? 4 : g, tile = 16 / lanes
+    let nibbles = U32x16(repeating: 0x0F0F_0F0F)
+    var t = 0
+    while t < count {
+        let n = count - t < tile ? count - t : tile
+        for k in 0..<n {
+            let record = src + (t + k) * rb
+            let w = record.loadUnaligned(as: U32x16.self)
+            let lo = qaq_shuffle_bytes(table, w & nibbles), hi = qaq_shuffle_bytes(table, (w &>> U32x16(repeating: 4)) & nibbles)
+            let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
+            let base = k * lanes
+            parts[base] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c0, lo, qa0), hi, qb0)) * scale
+            if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c1, lo, qa1), hi, qb1)) * scale }
+            if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c2, lo, qa2), hi, qb2)) * scale }
+            if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c3, lo, qa3), hi, qb3)) * scale }
+        }
+        storeTile(parts, factors, g, n, t, out, outStride)
+        t += n
+    }
+}
+
+@inline(never)
+private func affineInt8Scores(_ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    var h0 = 0
+    while h0 < heads {
+        let o = out + h0 * outStride, qh = q + h0 * 128
+        switch heads - h0 {
+        case 1: affineInt8Pass(qh, 1, src, count, groups, o, outStride, scratch); h0 += 1
+        case 2: affineInt8Pass(qh, 2, src, count, groups, o, outStride, scratch); h0 += 2
+        case 3: affineInt8Pass(qh, 3, src, count, groups, o, outStride, scratch); h0 += 3
+        default: affineInt8Pass(qh, 4, src, count, groups, o, outStride, scratch); h0 += 4
+        }
+    }
+}
+
+@inline(never)
+private func codebookInt8Scores(_ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+                                _ table: U32x16, _ levelScale: Float,
+                                _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    var h0 = 0
+    while h0 < heads {
+        let o = out + h0 * outStride, qh = q + h0 * 128
+        switch heads - h0 {
+        case 1: codebookInt8Pass(qh, 1, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 1
+        case 2: codebookInt8Pass(qh, 2, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 2
+        case 3: codebookInt8Pass(qh, 3, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 3
+        default: codebookInt8Pass(qh, 4, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 4
+        }
+    }
+}
+
+/// The int8 level table of a 16-entry code map: s_l = max|levels|/127 and the bytes
+/// l8[c] + 128 (1…255) in every 128-bit lane (for `vpshufb`).
+@inline(__always)
+private func int8LevelTable(_ levels: UnsafePointer<Float>) -> (table: U32x16, scale: Float) {
+    var amax: Float = 0
+    for c in 0..<16 { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
+    if amax == 0 { return (U32x16(repeating: 0x8080_8080), 0) }
+    let inv = 127 / amax
+    var words = SIMD4<UInt32>()
+    for c in 0..<16 {
+        // Round to nearest, ties to even, through 1.5·2²³ (|x| ≤ 127).
+        let r = (levels[c] * inv + 12_582_912) - 12_582_912
+        let byte = UInt32(truncatingIfNeeded: Int32(r) &+ 128) & 0xFF
+        words[c &>> 2] |= byte &<< UInt32(truncatingIfNeeded: 8 * (c & 3))
+    }
+    return (U32x16(words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3],
+                   words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3]), amax / 127)
+}
+
+extension Kernels {
+    /// Whether this ISA level has the integer-dot scores (AVX-512 VNNI).
+    public static var hasInt8Scores: Bool { qaq_dpbusd_native() != 0 }
+
+    /// ``scores(queries:heads:_:count:layout:out:outStride:scratch:)`` by int8 dot products
+    /// (see the contract at the top of AttentionInt8.swift) for affine records of D = 128,
+    /// b = 4, G ≥ 32, no outliers. Returns false (nothing written) for any other layout, or
+    /// where this level has no integer dot product.
+    public static func scoresInt8(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
+        out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
+    ) -> Bool {
+        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.outlierCount == 0, layout.groupSize >= 32,
+              scratch.dim >= 128 else { return false }
+        affineInt8Scores(q, heads, src, count, 128 / layout.groupSize, out, outStride, scratch)
+        return true
+    }
+
+    /// ``codebookScores(queries:heads:_:count:layout:levels:out:outStride:scratch:)`` by int8
+    /// dot products for code-map records of D = 128, b = 4, one scale per vector; false
+    /// (nothing written) otherwise.
+    public static func codebookScoresInt8(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
+    ) -> Bool {
+        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.groupCount == 1, scratch.dim >= 128 else { return false }
+        let (table, levelScale) = int8LevelTable(levels)
+        codebookInt8Scores(q, heads, src, count, layout, table, levelScale, out, outStride, scratch)
+        return true
+    }
+}
+
+extension Reference {
+    /// The int8 query scale of the integer-dot kernels for one query: (127/max|q|, max|q|/127),
+    /// both 0 below max|q| = 1e-30; q8ᵢ = round(qᵢ·inverse) (fp32 product, ties to even).
+    public static func int8QueryScale(_ q: UnsafePointer<Float>, dim: Int) -> (inverse: Float, scale: Float) {
+        var amax: Float = 0
+        for i in 0..<dim { let a = q[i] < 0 ? -q[i] : q[i]; if a > amax { amax = a } }
+        return amax >= 1e-30 ? (127 / amax, amax / 127) : (0, 0)
+    }
+
+    /// Scalar reference of ``Kernels/scoresInt8(queries:heads:_:count:layout:out:outStride:scratch:)``:
+    /// s_q·Σ_g stepᵍ·Σ_{i∈g} q8ᵢ·cᵢ + Σ_g (loᵍ + ½stepᵍ)·Σ_{i∈g} qᵢ, integer dots exact, fp64 sums.
+    public static func affineScoresInt8(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        let d = layout.dim, gs = layout.groupSize
+        for h in 0..<heads {
+            let qh = q + h * d
+            let (inv, sq) = int8QueryScale(qh, dim: d)
+            for t in 0..<count {
+                let record = src + t * layout.recordBytes
+                var total = 0.0
+                for g in 0..<(d / gs) {
+                    let (lo, step) = metadata(record, layout, group: g)
+                    var dot: Int64 = 0, qsum = 0.0
+                    for i in (g * gs)..<((g + 1) * gs) {
+                        dot += Int64((qh[i] * inv).rounded(.toNearestOrEven)) * Int64(code(record, layout, element: i))
+                        qsum += Double(qh[i])
+                    }
+                    total += Double(sq) * Double(step) * Double(dot) + (Double(lo) + 0.5 * Double(step)) * qsum
+                }
+                out[h * outStride + t] = Float(total)
+            }
+        }
+    }
+
+    /// Scalar reference of ``Kernels/codebookScoresInt8(queries:heads:_:count:layout:levels:out:outStride:scratch:)``:
+    /// s_q·s_l·scale·Σᵢ q8ᵢ·l8[cᵢ] with l8[c] = round(levels[c]·(127/max|levels|)), s_l = max|levels|/127; fp64.
+    public static func codebookScoresInt8(
+        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        let d = layout.dim, n = 1 << layout.bits
+        var amax: Float = 0
+        for c in 0..<n { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
+        let linv: Float = amax > 0 ? 127 / amax : 0, sl = amax / 127
+        for h in 0..<heads {
+            let qh = q + h * d
+            let (inv, sq) = int8QueryScale(qh, dim: d)
+            for t in 0..<count {
+                let record = src + t * layout.recordBytes
+                var dot: Int64 = 0
+                for i in 0..<d {
+                    let c = Int(codebookCode(record, layout, element: i))
+                    dot += Int64((qh[i] * inv).rounded(.toNearestOrEven)) * Int64((levels[c] * linv).rounded(.toNearestOrEven))
+                }
+                out[h * outStride + t] = Float(Double(sq) * Double(sl) * Double(codebookScale(record, layout, group: 0)) * Double(dot))
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+import QAQ
+import QAQKernelsBase
+import QAQTestSupport
+import Testing
+
+/// Σ terms of an fp32 computation of n terms whose absolute values sum to `bound`.
+private func fp32Tolerance(_ n: Int, _ bound: Double) -> Double { Double(n + 8) * Double(Float.ulpOfOne) * bound * 2 + 1e-30 }
+
+/// Query rows for the int8 tests: Gaussian heads, one all-zero head, one with a single large
+/// channel (the int8 scale then coarse for every other channel).
+private func int8Queries(heads: Int, seed: UInt64) -> [Float] {
+    var q = DataMaker.rows(count: heads, dim: 128, seed: seed, outlierChannels: 0, spikes: false)
+    if heads > 2 { for i in 0..<128 { q[128 + i] = 0 } }
+    if heads > 3 { q[3 * 128 + 17] = 40 }
+    return q
+}
+
+@Suite("Integer-dot (int8) attention scores")
+struct AttentionInt8Tests {
+    static let headCounts = [1, 2, 3, 4, 5, 8]
+    static let counts = [1, 3, 16, 17, 40]
+
+    @Test("affine 4-bit D = 128: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's bound; false elsewhere",
+          arguments: ISALevel.available)
+    func affine(isa: ISALevel) throws {
+        let k = AttentionKernels.forLevel(isa)
+        let native = isa == .v4
+        let scratch = AttentionScratch(dim: 256)
+        defer { scratch.deallocate() }
+        var n = 0
+        for g in [32, 64, 128] {
+            for heads in Self.headCounts {
+                n += 1
+                let count = Self.counts[n % Self.counts.count]
+                let layout = try PackedLayout(dim: 128, groupSize: g, bits: 4, outlierCount: 0)
+                var x = DataMaker.rows(count: count, dim: 128, seed: UInt64(100 + n))
+                if count > 2 { for i in 0..<128 { x[128 + i] = 0.25 } }   // a zero-range token
+                let bytes = pack(x, layout: layout, kernels: .reference).bytes
+                let xhat = unpack(bytes, layout: layout, kernels: .reference)
+                let q = int8Queries(heads: heads, seed: UInt64(200 + n))
+                let stride = count + 2
+                var out = [Float](repeating: .nan, count: heads * stride), ref = out
+                let ran = bytes.withUnsafeBytes { src in
+                    q.withUnsafeBufferPointer { qb in
+                        out.withUnsafeMutableBufferPointer { k.scoresInt8(qb.baseAddress!, heads, src.baseAddress!, count, layout, $0.baseAddress!, stride, scratch) }
+                    }
+                }
+                #expect(ran == native, "\(isa): int8 kernel present only at v4 (VNNI)")
+                guard ran else {
+                    #expect(out.allSatisfy { $0.isNaN }, "\(isa): nothing written when there is no int8 kernel")
+                    continue
+                }
+                bytes.withUnsafeBytes { src in
+                    q.withUnsafeBufferPointer { qb in
+                        ref.withUnsafeMutableBufferPointer {
+                            QAQKernelsBase.Reference.affineScoresInt8(queries: qb.baseAddress!, heads: heads, src.baseAddress!, count: count,
+                                                                      layout: layout, out: $0.baseAddress!, outStride: stride)
+                        }
+                    }
+                }
+                for h in 0..<heads {
+                    let qh = Array(q[(h * 128)..<((h + 1) * 128)])
+                    let sq = Double(qh.map { abs($0) }.max()!) / 127
+                    for t in 0..<count {
+                        var exact = 0.0, magnitude = 0.0, codeSteps = 0.0
+                        let maxX = xhat[(t * 128)..<((t + 1) * 128)].map { abs(Double($0)) }.max()!
+                        bytes.withUnsafeBytes { src in
+                            let record = src.baseAddress! + t * layout.recordBytes
+                            for i in 0..<128 {
+                                let (lo, step) = QAQKernelsBase.Reference.metadata(record, layout, group: i / g)
+                                let c = Double(QAQKernelsBase.Reference.code(record, layout, element: i))
+                                exact += Double(qh[i]) * Double(xhat[t * 128 + i])
+                                codeSteps += c * Double(step)
+                                magnitude += abs(Double(qh[i])) * (abs(Double(xhat[t * 128 + i])) + 2 * maxX + abs(Double(lo)))
+                            }
+                        }
+                        let got = Double(out[h * stride + t]), r = Double(ref[h * stride + t])
+                        #expect(abs(got - r) <= fp32Tolerance(128, magnitude), "\(isa) G \(g) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
+                        // The stated bound: ½·s_q·Σ step·c, plus fp32 rounding of the fp64 side.
+                        let bound = 0.5 * sq * codeSteps + fp32Tolerance(128, magnitude)
+                        #expect(abs(r - exact) <= bound, "\(isa) G \(g) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
+                    }
+                }
+            }
+        }
+        // Layouts without an integer kernel: nothing written, false.
+        for layout in [try PackedLayout(dim: 128, groupSize: 32, bits: 3, outlierCount: 0),
+                       try PackedLayout(dim: 128, groupSize: 32, bits: 4, outlierCount: 2),
+                       try PackedLayout(dim: 64, groupSize: 32, bits: 4, outlierCount: 0)] {
+            let x = DataMaker.rows(count: 3, dim: layout.dim, seed: 9)
+            let bytes = pack(x, layout: layout, kernels: .reference).bytes
+            let q = DataMaker.rows(count: 1, dim: layout.dim, seed: 10, outlierChannels: 0, spikes: false)
+            var out = [Float](repeating: .nan, count: 3)
+            let ran = bytes.withUnsafeBytes { src in
+                q.withUnsafeBufferPointer { qb in out.withUnsafeMutableBufferPointer { k.scoresInt8(qb.baseAddress!, 1, src.baseAddress!, 3, layout, $0.baseAddress!, 3, scratch) } }
+            }
+            #expect(!ran && out.allSatisfy { $0.isNaN }, "\(isa) \(layout)")
+        }
+    }
+
+    @Test("code-map 4-bit D = 128: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's and levels' bound",
+          arguments: ISALevel.available)
+    func codebook(isa: ISALevel) throws {
+        let k = AttentionKernels.forLevel(isa)
+        let native = isa == .v4
+        let scratch = AttentionScratch(dim: 256)
+        defer { scratch.deallocate() }
+        var n = 0
+        for scale in [CodebookLayout.ScaleMode.vectorF16, .vectorLog8] {
+            for heads in Self.headCounts {
+                n += 1
+                let count = Self.counts[n % Self.counts.count]
+                let codec = try RotatedCodebookCodec(dim: 128, bits: 4, scale: scale, rotation: .none, kernels: .forLevel(isa))
+                var x = DataMaker.rows(count: count, dim: 128, seed: UInt64(300 + n))
+                if count > 2 { for i in 0..<128 { x[128 + i] = 0 } }   // an all-zero token: scale 0
+                var bytes = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
+                try x.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBytes { try codec.encode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
+                var xhat = [Float](repeating: 0, count: count * 128)
+                bytes.withUnsafeBytes { src in xhat.withUnsafeMutableBufferPointer { codec.decode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
+                let q = int8Queries(heads: heads, seed: UInt64(400 + n))
+                var out = [Float](repeating: .nan, count: heads * count), ref = out
+                let ran = bytes.withUnsafeBytes { src in
+                    codec.levels.withUnsafeBufferPointer { lv in
+                        q.withUnsafeBufferPointer { qb in
+                            out.withUnsafeMutableBufferPointer {
+                                k.codebookScoresInt8(qb.baseAddress!, heads, src.baseAddress!, count, codec.layout, lv.baseAddress!, $0.baseAddress!, count, scratch)
+                            }
+                        }
+                    }
+                }
+                #expect(ran == native, "\(isa): int8 kernel present only at v4 (VNNI)")
+                guard ran else { #expect(out.allSatisfy { $0.isNaN }); continue }
+                bytes.withUnsafeBytes { src in
+                    codec.levels.withUnsafeBufferPointer { lv in
+                        q.withUnsafeBufferPointer { qb in
+                            ref.withUnsafeMutableBufferPointer {
+                                QAQKernelsBase.Reference.codebookScoresInt8(queries: qb.baseAddress!, heads: heads, src.baseAddress!, count: count,
+                                                                            layout: codec.layout, levels: lv.baseAddress!, out: $0.baseAddress!, outStride: count)
+                            }
+                        }
+                    }
+                }
+                let levelMax = Double(codec.levels.map { abs($0) }.max()!), sl = levelMax / 127
+                for h in 0..<heads {
+                    let qh = Array(q[(h * 128)..<((h + 1) * 128)])
+                    let sq = Double(qh.map { abs($0) }.max()!) / 127
+                    for t in 0..<count {
+                        var exact = 0.0, magnitude = 0.0, bound = 0.0
+                        let s = bytes.withUnsafeBytes { QAQKernelsBase.Reference.codebookScale($0.baseAddress! + t * codec.layout.recordBytes, codec.layout, group: 0) }
+                        for i in 0..<128 {
+                            let xv = Double(xhat[t * 128 + i])
+                            exact += Double(qh[i]) * xv
+                            magnitude += abs(Double(qh[i])) * (abs(xv) + Double(s) * sl)
+                            // |x̂| = |level|·scale: ½s_q·(|level| + ½s_l)·scale + ½s_l·scale·|q|.
+                            bound += 0.5 * sq * (abs(xv) + 0.5 * sl * Double(s)) + 0.5 * sl * Double(s) * abs(Double(qh[i]))
+                        }
+                        let got = Double(out[h * count + t]), r = Double(ref[h * count + t])
+                        #expect(abs(got - r) <= fp32Tolerance(128, magnitude), "\(isa) \(scale) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
+                        #expect(abs(r - exact) <= bound + fp32Tolerance(128, magnitude), "\(isa) \(scale) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
+                    }
+                }
+            }
+        }
+        for (bits, scale, d) in [(3, CodebookLayout.ScaleMode.vectorF16, 128), (4, .groupF16(32), 128), (4, .vectorF16, 64)] {
+            let codec = try RotatedCodebookCodec(dim: d, bits: bits, scale: scale, rotation: .none, kernels: .forLevel(isa))
+            let bytes = [UInt8](repeating: 0, count: 2 * codec.bytesPerVector)
+            let q = [Float](repeating: 1, count: d)
+            var out = [Float](repeating: .nan, count: 2)
+            let ran = bytes.withUnsafeBytes { src in
+                codec.levels.withUnsafeBufferPointer { lv in
+                    q.withUnsafeBufferPointer { qb in out.withUnsafeMutableBufferPointer { k.codebookScoresInt8(qb.baseAddress!, 1, src.baseAddress!, 2, codec.layout, lv.baseAddress!, $0.baseAddress!, 2, scratch) } }
+                }
+            }
+            #expect(!ran && out.allSatisfy { $0.isNaN }, "\(isa) b \(bits) \(scale) D \(d)")
+        }
+    }
+
+    @Test("the cache with integerDot: within 1 % of the fp64 reference at v4, identical to the fp32 plan elsewhere",
+          arguments: ["uniform:4:32", "uniform:4:128", "rlm:4:3:window=4", "rlm:4:4:scale=log8:window=4"])
+    func cache(spec: String) throws {
+        let data = SyntheticKV(tokens: 90, kvHeads: 2, queryHeadsPerKVHead: 4, dim: 128, seed: 5)
+        for isa in ISALevel.available {
+            let cache = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 2, queryHeadsPerKVHead: 4, headDim: 128,
+                                                         policy: try PolicySpec.parse(spec), pageTokens: 16, kernels: .forLevel(isa)))
+            for t in 0..<90 {
+                let (k, v) = data.token(t)
+                try cache.append(layer: 0, keys: Array(k), values: Array(v))
+                guard [20, 57, 89].contains(t) else { continue }
+                let q = Array(data.query(t))
+                let reference = try cache.referenceAttention(layer: 0, queries: q)
+                let scale = max(reference.output.map { abs($0) }.max()!, 1)
+                for threads in [1, 2] {
+                    cache.attentionPlan = AttentionPlan(threads: threads, split: .tokens, chunkTokens: 32)
+                    let fp32 = try cache.attention(layer: 0, queries: q)
+                    cache.attentionPlan.integerDot = true
+                    let int8 = try cache.attention(layer: 0, queries: q)
+                    if isa == .v4 {
+                        #expect(int8 != fp32, "\(spec) \(isa): the int8 path ran")
+                        for i in 0..<int8.count {
+                            #expect(abs(int8[i] - reference.output[i]) <= 1e-2 * scale, "\(spec) \(isa) t \(t) threads \(threads) i \(i)")
+                        }
+                    } else {
+                        #expect(int8 == fp32, "\(spec) \(isa): no int8 kernel, the fp32 one")
+                    }
+                }
+            }
+        }
+    }
+}
