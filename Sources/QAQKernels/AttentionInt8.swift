@@ -54,68 +54,84 @@ private func maxBits(_ v: U32x16) -> UInt32 {
     return c[1] > c[0] ? c[1] : c[0]
 }
 
-// The query area (in the scratch's tile; 256 bytes per head): q8 bytes of the even slots
-// (`qA`, at 0) and odd slots (`qB`, at 64), laid out like the codes; the affine lo weights
-// (`loW`, at 128: lane 4L + m = Σ_{quarter m} qᵢ/(4·s_q)); the code maps' zero-point
-// correction (`corr`, at 192: −128·Σ q8 of the lane's bytes). Then s_q per head at 1024.
-private let queryAreaStride = 256
-private let queryScalesOffset = 1024
+// The int8 query area (``AttentionScratch/int8Queries``), 448 bytes per query head: the q8
+// bytes of the even slots (`qA`) and odd slots (`qB`) in the affine kernel's transposed order
+// (at 0 and 64), the affine lo weights (`loW`, at 128: lane 4L + m = Σ_{quarter m} qᵢ/(4·s_q)),
+// the q8 bytes of the code-map query in plain lane order (at 192 and 256), the code maps'
+// zero-point correction (`corr`, at 320: −128·Σ q8 of the lane's bytes), then s_q of the affine
+// query (at 384) and of the code-map query (at 388).
+private let headStride = 448
 
-/// Quantizes `g` (≤ 4) queries of D = 128 into the query area. `transposed`: bytes in the
-/// affine kernel's transposed order; `parts` is used as scratch (quarter sums).
+/// Writes the int8 forms of one query (D = 128) at `base`: transposed bytes, lo weights and
+/// s_q when `affine`, else plain bytes, correction and s_q at the code-map offsets. The
+/// quarter sums go to `quarters` (4 vectors) for the caller's transposed reduction.
 @inline(__always)
-private func prepareInt8Queries(_ q: UnsafePointer<Float>, _ g: Int, _ area: UnsafeMutableRawPointer, transposed: Bool,
-                                parts: UnsafeMutablePointer<F32x16>) {
-    let qr = UnsafeRawPointer(q), magic = roundingMagic()
-    let scales = (area + queryScalesOffset).assumingMemoryBound(to: Float.self)
-    var inverses = F32x16()
-    for h in 0..<g {
-        var m = U32x16()
-        for s in 0..<8 {
-            let b = unsafeBitCast(qr.loadUnaligned(fromByteOffset: 512 * h + 64 * s, as: F32x16.self), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
-            m = m.replacing(with: b, where: b .> m)
+private func int8Query(_ qr: UnsafeRawPointer, _ base: UnsafeMutableRawPointer, affine: Bool,
+                       quarters: UnsafeMutablePointer<F32x16>) -> Float {
+    let magic = roundingMagic()
+    var m = U32x16()
+    for s in 0..<8 {
+        let b = unsafeBitCast(qr.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
+        m = m.replacing(with: b, where: b .> m)
+    }
+    let amax = Float(bitPattern: maxBits(m))
+    // Below 1e-30 the query is taken as zero (its scores are below 1e-27·|k|).
+    let usable = amax >= 1e-30
+    let inv: Float = usable ? 127 / amax : 0
+    base.storeBytes(of: usable ? amax / 127 : 0, toByteOffset: affine ? 384 : 388, as: Float.self)
+    var a = U32x16(), b = U32x16(), rounded = F32x16()
+    var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
+    for s in 0..<8 {
+        let x = qr.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self)
+        let t = x * F32x16(repeating: inv) + magic
+        rounded += t - magic
+        let byte = (unsafeBitCast(t, to: U32x16.self) & U32x16(repeating: 0xFF)) &<< U32x16(repeating: UInt32(truncatingIfNeeded: 8 * (s &>> 1)))
+        if s & 1 == 0 { a |= byte } else { b |= byte }
+        switch s &>> 1 {
+        case 0: q0 += x
+        case 1: q1 += x
+        case 2: q2 += x
+        default: q3 += x
         }
-        let amax = Float(bitPattern: maxBits(m))
-        // Below 1e-30 the query is taken as zero (its scores are below 1e-27·|k|).
-        let usable = amax >= 1e-30
-        let inv: Float = usable ? 127 / amax : 0
-        scales[h] = usable ? amax / 127 : 0
-        inverses[h] = inv
-        var a = U32x16(), b = U32x16(), rounded = F32x16()
-        var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
-        for s in 0..<8 {
-            let x = qr.loadUnaligned(fromByteOffset: 512 * h + 64 * s, as: F32x16.self)
-            let t = x * F32x16(repeating: inv) + magic
-            rounded += t - magic
-            let byte = (unsafeBitCast(t, to: U32x16.self) & U32x16(repeating: 0xFF)) &<< U32x16(repeating: UInt32(truncatingIfNeeded: 8 * (s &>> 1)))
-            if s & 1 == 0 { a |= byte } else { b |= byte }
-            switch s &>> 1 {
-            case 0: q0 += x
-            case 1: q1 += x
-            case 2: q2 += x
-            default: q3 += x
-            }
-        }
-        let base = area + queryAreaStride * h
-        base.storeBytes(of: transposed ? transposeBytes(a) : a, as: U32x16.self)
-        base.storeBytes(of: transposed ? transposeBytes(b) : b, toByteOffset: 64, as: U32x16.self)
+    }
+    if affine {
+        base.storeBytes(of: transposeBytes(a), as: U32x16.self)
+        base.storeBytes(of: transposeBytes(b), toByteOffset: 64, as: U32x16.self)
+        quarters[0] = q0
+        quarters[1] = q1
+        quarters[2] = q2
+        quarters[3] = q3
+    } else {
+        base.storeBytes(of: a, toByteOffset: 192, as: U32x16.self)
+        base.storeBytes(of: b, toByteOffset: 256, as: U32x16.self)
         // −128·Σ q8 (|·| ≤ 130048 < 2²²) as integers, through the same rounding trick.
         let corr = unsafeBitCast(rounded * F32x16(repeating: -128) + magic, to: U32x16.self) &- unsafeBitCast(magic, to: U32x16.self)
-        base.storeBytes(of: corr, toByteOffset: 192, as: U32x16.self)
-        parts[4 * h] = q0
-        parts[4 * h + 1] = q1
-        parts[4 * h + 2] = q2
-        parts[4 * h + 3] = q3
+        base.storeBytes(of: corr, toByteOffset: 320, as: U32x16.self)
     }
-    if transposed {
-        // Lane 4h + m of the transposed sum is Σ of quarter m of query h.
-        let r = unsafeBitCast(transposeSum16(UnsafePointer(parts)), to: InlineArray<16, Float>.self)
-        for h in 0..<g {
-            let f = 0.25 * inverses[h]
-            let w0 = r[4 * h] * f, w1 = r[4 * h + 1] * f, w2 = r[4 * h + 2] * f, w3 = r[4 * h + 3] * f
-            (area + queryAreaStride * h).storeBytes(of: F32x16(w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3),
-                                                    toByteOffset: 128, as: F32x16.self)
+    return inv
+}
+
+@inline(never)
+private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePointer<Float>, _ heads: Int, _ scratch: AttentionScratch) {
+    let area = scratch.int8Queries, parts = scratch.parts
+    var h0 = 0
+    while h0 < heads {
+        let n = heads - h0 < 4 ? heads - h0 : 4
+        var inverses = SIMD4<Float>()
+        for j in 0..<n {
+            let h = h0 + j, base = area + headStride * h
+            inverses[j] = int8Query(UnsafeRawPointer(qAffine + 128 * h), base, affine: true, quarters: parts + 4 * j)
+            _ = int8Query(UnsafeRawPointer(qCodebook + 128 * h), base, affine: false, quarters: parts + 4 * j)
         }
+        // Lane 4j + m of the transposed sum is Σ of quarter m of query h0 + j.
+        let r = unsafeBitCast(transposeSum16(UnsafePointer(parts)), to: InlineArray<16, Float>.self)
+        for j in 0..<n {
+            let f = 0.25 * inverses[j]
+            let w0 = r[4 * j] * f, w1 = r[4 * j + 1] * f, w2 = r[4 * j + 2] * f, w3 = r[4 * j + 3] * f
+            (area + headStride * (h0 + j)).storeBytes(of: F32x16(w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3, w0, w1, w2, w3),
+                                                      toByteOffset: 128, as: F32x16.self)
+        }
+        h0 += n
     }
 }
 
@@ -153,30 +169,29 @@ private func storeTile(_ parts: UnsafeMutablePointer<F32x16>, _ factors: F32x16,
     }
 }
 
-/// The per-lane factors of a tile: lane k·lanes + h = `scales[h]·extra`.
+/// The per-lane factors of a tile: lane k·lanes + h = s_q(h)·`extra` (s_q at byte `offset` of
+/// each head's block).
 @inline(__always)
-private func tileFactors(_ scales: UnsafePointer<Float>, _ g: Int, _ extra: Float) -> F32x16 {
+private func tileFactors(_ area: UnsafeRawPointer, _ offset: Int, _ g: Int, _ extra: Float) -> F32x16 {
     let lanes = g == 3 ? 4 : g
     var f = F32x16()
-    for i in 0..<16 where i % lanes < g { f[i] = scales[i % lanes] * extra }
+    for i in 0..<16 where i % lanes < g { f[i] = area.load(fromByteOffset: headStride * (i % lanes) + offset, as: Float.self) * extra }
     return f
 }
 
-/// Affine int8 scores of `g` (1…4, a literal after inlining) queries.
+/// Affine int8 scores of `g` (1…4, a literal after inlining) prepared queries at `area`.
 @inline(__always)
-private func affineInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
-                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
-    let area = UnsafeMutableRawPointer(scratch.tile), parts = scratch.parts
-    prepareInt8Queries(q, g, area, transposed: true, parts: parts)
-    let a = UnsafeRawPointer(area)
+private func affineInt8Pass(_ area: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let a = area
     let qa0 = a.load(as: U32x16.self), qb0 = a.load(fromByteOffset: 64, as: U32x16.self), w0 = a.load(fromByteOffset: 128, as: F32x16.self)
-    let qa1 = g > 1 ? a.load(fromByteOffset: 256, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 320, as: U32x16.self) : U32x16()
-    let w1 = g > 1 ? a.load(fromByteOffset: 384, as: F32x16.self) : F32x16()
-    let qa2 = g > 2 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 576, as: U32x16.self) : U32x16()
-    let w2 = g > 2 ? a.load(fromByteOffset: 640, as: F32x16.self) : F32x16()
-    let qa3 = g > 3 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 832, as: U32x16.self) : U32x16()
-    let w3 = g > 3 ? a.load(fromByteOffset: 896, as: F32x16.self) : F32x16()
-    let factors = tileFactors((area + queryScalesOffset).assumingMemoryBound(to: Float.self), g, 1)
+    let qa1 = g > 1 ? a.load(fromByteOffset: 448, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16()
+    let w1 = g > 1 ? a.load(fromByteOffset: 576, as: F32x16.self) : F32x16()
+    let qa2 = g > 2 ? a.load(fromByteOffset: 896, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 960, as: U32x16.self) : U32x16()
+    let w2 = g > 2 ? a.load(fromByteOffset: 1024, as: F32x16.self) : F32x16()
+    let qa3 = g > 3 ? a.load(fromByteOffset: 1344, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 1408, as: U32x16.self) : U32x16()
+    let w3 = g > 3 ? a.load(fromByteOffset: 1472, as: F32x16.self) : F32x16()
+    let factors = tileFactors(a, 384, g, 1)
     let rb = 64 + 4 * groups
     let lanes = g == 3 ? 4 : g, tile = 16 / lanes
     let nibbles = U32x16(repeating: 0x0F0F_0F0F), zero = U32x16()
@@ -213,22 +228,20 @@ private func affineInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: UnsafeRa
     }
 }
 
-/// Code-map int8 scores of `g` (1…4) queries (one scale per vector).
+/// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector).
 @inline(__always)
-private func codebookInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+private func codebookInt8Pass(_ area: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
                               _ table: U32x16, _ levelScale: Float,
-                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
-    let area = UnsafeMutableRawPointer(scratch.tile), parts = scratch.parts
-    prepareInt8Queries(q, g, area, transposed: false, parts: parts)
-    let a = UnsafeRawPointer(area)
-    let qa0 = a.load(as: U32x16.self), qb0 = a.load(fromByteOffset: 64, as: U32x16.self), c0 = a.load(fromByteOffset: 192, as: U32x16.self)
-    let qa1 = g > 1 ? a.load(fromByteOffset: 256, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 320, as: U32x16.self) : U32x16()
-    let c1 = g > 1 ? a.load(fromByteOffset: 448, as: U32x16.self) : U32x16()
-    let qa2 = g > 2 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 576, as: U32x16.self) : U32x16()
-    let c2 = g > 2 ? a.load(fromByteOffset: 704, as: U32x16.self) : U32x16()
-    let qa3 = g > 3 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 832, as: U32x16.self) : U32x16()
-    let c3 = g > 3 ? a.load(fromByteOffset: 960, as: U32x16.self) : U32x16()
-    let factors = tileFactors((area + queryScalesOffset).assumingMemoryBound(to: Float.self), g, levelScale)
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let a = area
+    let qa0 = a.load(fromByteOffset: 192, as: U32x16.self), qb0 = a.load(fromByteOffset: 256, as: U32x16.self), c0 = a.load(fromByteOffset: 320, as: U32x16.self)
+    let qa1 = g > 1 ? a.load(fromByteOffset: 640, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 704, as: U32x16.self) : U32x16()
+    let c1 = g > 1 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16()
+    let qa2 = g > 2 ? a.load(fromByteOffset: 1088, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 1152, as: U32x16.self) : U32x16()
+    let c2 = g > 2 ? a.load(fromByteOffset: 1216, as: U32x16.self) : U32x16()
+    let qa3 = g > 3 ? a.load(fromByteOffset: 1536, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 1600, as: U32x16.self) : U32x16()
+    let c3 = g > 3 ? a.load(fromByteOffset: 1664, as: U32x16.self) : U32x16()
+    let factors = tileFactors(a, 388, g, levelScale)
     let rb = layout.recordBytes
     let lanes = g == 3 ? 4 : g, tile = 16 / lanes
     let nibbles = U32x16(repeating: 0x0F0F_0F0F)
@@ -252,32 +265,34 @@ private func codebookInt8Pass(_ q: UnsafePointer<Float>, _ g: Int, _ src: Unsafe
 }
 
 @inline(never)
-private func affineInt8Scores(_ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
     var h0 = 0
     while h0 < heads {
-        let o = out + h0 * outStride, qh = q + h0 * 128
+        let o = out + h0 * outStride, a = area + headStride * h0
         switch heads - h0 {
-        case 1: affineInt8Pass(qh, 1, src, count, groups, o, outStride, scratch); h0 += 1
-        case 2: affineInt8Pass(qh, 2, src, count, groups, o, outStride, scratch); h0 += 2
-        case 3: affineInt8Pass(qh, 3, src, count, groups, o, outStride, scratch); h0 += 3
-        default: affineInt8Pass(qh, 4, src, count, groups, o, outStride, scratch); h0 += 4
+        case 1: affineInt8Pass(a, 1, src, count, groups, o, outStride, parts); h0 += 1
+        case 2: affineInt8Pass(a, 2, src, count, groups, o, outStride, parts); h0 += 2
+        case 3: affineInt8Pass(a, 3, src, count, groups, o, outStride, parts); h0 += 3
+        default: affineInt8Pass(a, 4, src, count, groups, o, outStride, parts); h0 += 4
         }
     }
 }
 
 @inline(never)
-private func codebookInt8Scores(_ q: UnsafePointer<Float>, _ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
                                 _ table: U32x16, _ levelScale: Float,
                                 _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
+    let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
     var h0 = 0
     while h0 < heads {
-        let o = out + h0 * outStride, qh = q + h0 * 128
+        let o = out + h0 * outStride, a = area + headStride * h0
         switch heads - h0 {
-        case 1: codebookInt8Pass(qh, 1, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 1
-        case 2: codebookInt8Pass(qh, 2, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 2
-        case 3: codebookInt8Pass(qh, 3, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 3
-        default: codebookInt8Pass(qh, 4, src, count, layout, table, levelScale, o, outStride, scratch); h0 += 4
+        case 1: codebookInt8Pass(a, 1, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
+        case 2: codebookInt8Pass(a, 2, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
+        case 3: codebookInt8Pass(a, 3, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
+        default: codebookInt8Pass(a, 4, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
         }
     }
 }
@@ -305,31 +320,45 @@ extension Kernels {
     /// Whether this ISA level has the integer-dot scores (AVX-512 VNNI).
     public static var hasInt8Scores: Bool { qaq_dpbusd_native() != 0 }
 
+    /// Quantizes `heads` queries of D = `dim` to int8 into the scratch's int8 query area, for
+    /// the integer-dot scores that follow on the same scratch: `affine` (scored against
+    /// affine records) and `codebook` (against code-map records: the queries rotated into the
+    /// code maps' domain, or the same pointer). Once per call and KV head, not per page.
+    /// Returns false (nothing written) where this level has no integer dot, D ≠ 128 or the
+    /// scratch serves fewer query heads.
+    public static func prepareInt8Queries(
+        affine: UnsafePointer<Float>, codebook: UnsafePointer<Float>, heads: Int, dim: Int, scratch: AttentionScratch
+    ) -> Bool {
+        guard hasInt8Scores, dim == 128, heads >= 1, heads <= scratch.queryHeads, scratch.dim >= 16 else { return false }
+        prepareInt8(affine, codebook, heads, scratch)
+        return true
+    }
+
     /// ``scores(queries:heads:_:count:layout:out:outStride:scratch:)`` by int8 dot products
-    /// (see the contract at the top of AttentionInt8.swift) for affine records of D = 128,
-    /// b = 4, G ≥ 32, no outliers. Returns false (nothing written) for any other layout, or
-    /// where this level has no integer dot product.
+    /// (the contract at the top of AttentionInt8.swift) for the queries of the last
+    /// ``prepareInt8Queries(affine:codebook:heads:dim:scratch:)`` on `scratch`, over affine
+    /// records of D = 128, b = 4, G ≥ 32, no outliers. Returns false (nothing written) for any
+    /// other layout, or where this level has no integer dot product.
     public static func scoresInt8(
-        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
+        heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) -> Bool {
         guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.outlierCount == 0, layout.groupSize >= 32,
-              scratch.dim >= 128 else { return false }
-        affineInt8Scores(q, heads, src, count, 128 / layout.groupSize, out, outStride, scratch)
+              heads <= scratch.queryHeads else { return false }
+        affineInt8Scores(heads, src, count, 128 / layout.groupSize, out, outStride, scratch)
         return true
     }
 
     /// ``codebookScores(queries:heads:_:count:layout:levels:out:outStride:scratch:)`` by int8
-    /// dot products for code-map records of D = 128, b = 4, one scale per vector; false
-    /// (nothing written) otherwise.
+    /// dot products for the prepared code-map queries, over records of D = 128, b = 4, one
+    /// scale per vector; false (nothing written) otherwise.
     public static func codebookScoresInt8(
-        queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
-        layout: CodebookLayout, levels: UnsafePointer<Float>,
+        heads: Int, _ src: UnsafeRawPointer, count: Int, layout: CodebookLayout, levels: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.groupCount == 1, scratch.dim >= 128 else { return false }
+        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.groupCount == 1, heads <= scratch.queryHeads else { return false }
         let (table, levelScale) = int8LevelTable(levels)
-        codebookInt8Scores(q, heads, src, count, layout, table, levelScale, out, outStride, scratch)
+        codebookInt8Scores(heads, src, count, layout, table, levelScale, out, outStride, scratch)
         return true
     }
 }

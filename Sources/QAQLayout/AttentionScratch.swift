@@ -1,6 +1,7 @@
 /// Working memory of the decode-attention kernels for one thread: 16 score accumulators of
 /// 64 bytes, then a tile of ``tileRows`` (≥ 16) rows × D fp32 (values being summed, or rows of
-/// a format decoded a tile at a time).
+/// a format decoded a tile at a time), then the int8 queries of the integer-dot scores
+/// (``int8QueryBytesPerHead`` per query head, ``queryHeads`` of them).
 /// Allocated once by the caller (64-byte aligned), reused by every call: the kernels never
 /// allocate.
 public struct AttentionScratch: @unchecked Sendable {
@@ -9,23 +10,34 @@ public struct AttentionScratch: @unchecked Sendable {
     public let dim: Int
     /// Rows of the tile.
     public let tileRows: Int
+    /// Query heads the int8 query area serves.
+    public let queryHeads: Int
 
     /// Byte offset of the values tile.
     public static let tileOffset = 64 * 16
 
-    /// Bytes for head dimension `dim`.
-    public static func byteCount(dim: Int, tileRows: Int = 16) -> Int { tileOffset + 4 * max(tileRows, 16) * max(dim, 16) }
+    /// Bytes of one query head's int8 forms (D = 128): 7 × 64.
+    public static let int8QueryBytesPerHead = 448
 
-    public init(dim: Int, tileRows: Int = 16) {
+    /// Bytes for head dimension `dim`.
+    public static func byteCount(dim: Int, tileRows: Int = 16, queryHeads: Int = 4) -> Int {
+        tileOffset + 4 * max(tileRows, 16) * max(dim, 16) + int8QueryBytesPerHead * max(queryHeads, 1)
+    }
+
+    public init(dim: Int, tileRows: Int = 16, queryHeads: Int = 4) {
         self.dim = dim
         self.tileRows = max(tileRows, 16)
-        let bytes = AttentionScratch.byteCount(dim: dim, tileRows: tileRows)
+        self.queryHeads = max(queryHeads, 1)
+        let bytes = AttentionScratch.byteCount(dim: dim, tileRows: tileRows, queryHeads: queryHeads)
         self.base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
     }
 
     /// The tile: ``tileRows`` × ``dim`` floats.
     public var tileRowsPointer: UnsafeMutablePointer<Float> { (base + AttentionScratch.tileOffset).assumingMemoryBound(to: Float.self) }
+
+    /// The int8 query area (64-byte aligned).
+    public var int8Queries: UnsafeMutableRawPointer { base + AttentionScratch.tileOffset + 4 * tileRows * max(dim, 16) }
 
     /// Frees the memory; the scratch must not be used afterwards.
     public func deallocate() { base.deallocate() }

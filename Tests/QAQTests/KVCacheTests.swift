@@ -225,6 +225,68 @@ struct KVCacheTests {
         #expect(try cache.storedFormats(layer: 0, head: 0).allSatisfy { $0.key.bits == 3 && $0.value.bits == 3 })
     }
 
+    @Test("lowering across code maps (rotated Lloyd-Max 4 → 3 → 2 bits, re-encoded from the stored values) stays within ‖Q_low(x) − x‖ + 2‖x̂ − x‖")
+    func loweringAcrossCodeMaps() throws {
+        // Lloyd-Max codes do not nest by shift, so a lowered token is re-encoded from its
+        // current levels x̂: L(x) = Q_low(x̂). Were Q_low the exact projection onto its code
+        // set, ‖Q_low(x̂) − x̂‖ ≤ ‖Q_low(x) − x̂‖, hence ‖L(x) − x‖ ≤ ‖Q_low(x) − x‖ + 2‖x̂ − x‖.
+        // The quantizer (nearest levels at the RMS scale, then the least-squares scale) is not
+        // the exact projection; the bound is asserted per vector with 5 % slack for that, and
+        // exactly on the sum over vectors.
+        final class Drop: CachePolicy, @unchecked Sendable {
+            var target: Int
+            init(target: Int) { self.target = target }
+            var hotWindow: Int { 0 }
+            var keyScheme: KeyScheme { .token }
+            func storage(for token: TokenContext) -> (key: StorageFormat, value: StorageFormat) {
+                (.codebook(bits: 4, scale: .f16, rotated: true), .codebook(bits: 4, scale: .f16, rotated: true))
+            }
+            func lowered(for token: TokenContext, key: StorageFormat, value: StorageFormat) -> (key: StorageFormat, value: StorageFormat)? {
+                (.codebook(bits: target, scale: .f16, rotated: true), .codebook(bits: target, scale: .f16, rotated: true))
+            }
+            var description: String { "drop" }
+        }
+        let dim = 64, n = 48
+        let data = SyntheticKV(tokens: n, kvHeads: 1, queryHeadsPerKVHead: 1, dim: dim, seed: 9)
+        let policy = Drop(target: 3)
+        let cache = try KVCache(KVCacheConfiguration(layers: 1, kvHeads: 1, queryHeadsPerKVHead: 1, headDim: dim, policy: policy))
+        for t in 0..<n {
+            let (k, v) = data.token(t)
+            try cache.append(layer: 0, keys: Array(k), values: Array(v))
+        }
+        func direct(_ x: [Float], bits: Int) throws -> [Float] {
+            let codec = try RotatedCodebookCodec(dim: dim, bits: bits, scale: .vectorF16, rotation: .defaultHadamard)
+            var bytes = [UInt8](repeating: 0, count: codec.bytesPerVector)
+            var out = [Float](repeating: 0, count: dim)
+            try x.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBytes { try codec.encode(src.baseAddress!, count: 1, into: $0.baseAddress!) } }
+            bytes.withUnsafeBytes { src in out.withUnsafeMutableBufferPointer { codec.decode(src.baseAddress!, count: 1, into: $0.baseAddress!) } }
+            return out
+        }
+        func distance(_ a: [Float], _ b: [Float]) -> Double {
+            zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        }
+        var previous = try cache.storedRows(layer: 0, head: 0, keys: true)
+        for (step, target) in [3, 2].enumerated() {
+            policy.target = target
+            try cache.refresh(layer: 0)
+            #expect(try cache.storedFormats(layer: 0, head: 0).allSatisfy { $0.key.bits == target && $0.value.bits == target })
+            let lowered = try cache.storedRows(layer: 0, head: 0, keys: true)
+            var sumLowered = 0.0, sumBound = 0.0
+            for t in 0..<n {
+                let x = Array(data.token(t).keys)
+                let before = Array(previous[(t * dim)..<((t + 1) * dim)]), after = Array(lowered[(t * dim)..<((t + 1) * dim)])
+                // Re-encoding from the stored values is exactly Q_low(x̂).
+                #expect(after == (try direct(before, bits: target)), "step \(step) token \(t): lowered = Q_low(x̂)")
+                let e = distance(after, x), bound = distance(try direct(x, bits: target), x) + 2 * distance(before, x)
+                #expect(e <= 1.05 * bound, "step \(step) token \(t): ‖L(x) − x‖ = \(e) > bound \(bound)")
+                sumLowered += e
+                sumBound += bound
+            }
+            #expect(sumLowered <= sumBound, "step \(step): Σ‖L(x) − x‖ = \(sumLowered) > Σ bound \(sumBound)")
+            previous = lowered
+        }
+    }
+
     @Test("bad input: typed errors, cache unchanged")
     func badInput() throws {
         let d = Self.data

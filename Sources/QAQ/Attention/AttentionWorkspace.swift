@@ -67,10 +67,11 @@ final class AttentionWorkspace {
     deinit { for s in scratch { s.deallocate() } }
 
     /// Scratch for `workers` workers of head dimension `dim` with tiles of `tileRows` rows.
-    func prepare(workers: Int, dim: Int, tileRows: Int, gatherFloats: Int, itemFloats: Int) {
-        if scratch.count < workers || scratch.first.map({ $0.dim < dim || $0.tileRows < tileRows }) == true {
+    /// `queryHeads`: q heads per KV head (the int8 query area).
+    func prepare(workers: Int, dim: Int, tileRows: Int, gatherFloats: Int, itemFloats: Int, queryHeads: Int = 4) {
+        if scratch.count < workers || scratch.first.map({ $0.dim < dim || $0.tileRows < tileRows || $0.queryHeads < queryHeads }) == true {
             for s in scratch { s.deallocate() }
-            scratch = (0..<workers).map { _ in AttentionScratch(dim: dim, tileRows: tileRows) }
+            scratch = (0..<workers).map { _ in AttentionScratch(dim: dim, tileRows: tileRows, queryHeads: queryHeads) }
         }
         while itemScores.count < workers { itemScores.append(FloatBuffer()) }
         while gathered.count < workers { gathered.append(FloatBuffer()) }

@@ -30,6 +30,8 @@ public final class WorkerPool: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var itemCount = 0
     private var job: ((Int, Int) -> Void)?
+    private var rawJob: RawJob?
+    private var rawContext: UnsafeRawPointer?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wake: UnsafeMutablePointer<pthread_cond_t>
     private var handles: [pthread_t] = []
@@ -91,20 +93,50 @@ public final class WorkerPool: @unchecked Sendable {
         }
         withoutActuallyEscaping(body) { body in
             job = body
-            itemCount = items
-            nextItem.store(0, ordering: .relaxed)
-            finished.store(0, ordering: .relaxed)
-            pthread_mutex_lock(mutex)
-            generation.add(1, ordering: .releasing)
-            pthread_cond_broadcast(wake)
-            pthread_mutex_unlock(mutex)
+            start(items)
             drain(worker: 0, body)
-            var spins = 0
-            while finished.load(ordering: .acquiring) < handles.count {
-                spins += 1
-                if spins > 1000 { sched_yield() }
-            }
+            waitForWorkers()
             job = nil
+        }
+    }
+
+    /// A job as a C function over a context pointer: `body(context, worker, item)`.
+    public typealias RawJob = @convention(c) (UnsafeRawPointer?, Int, Int) -> Void
+
+    /// ``run(items:_:)`` for a C-convention job and its context: no closure is formed, so
+    /// nothing is allocated per call (a closure made escaping for the workers is boxed on
+    /// the heap). `context` must stay valid until the call returns.
+    public func run(items: Int, context: UnsafeRawPointer, _ body: RawJob) {
+        guard items > 0 else { return }
+        if handles.isEmpty || items == 1 {
+            for i in 0..<items { body(context, 0, i) }
+            return
+        }
+        rawJob = body
+        rawContext = context
+        start(items)
+        drainRaw(worker: 0)
+        waitForWorkers()
+        rawJob = nil
+        rawContext = nil
+    }
+
+    /// Publishes a job of `items` items to the workers (the job set before this call).
+    private func start(_ items: Int) {
+        itemCount = items
+        nextItem.store(0, ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        pthread_mutex_lock(mutex)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func waitForWorkers() {
+        var spins = 0
+        while finished.load(ordering: .acquiring) < handles.count {
+            spins += 1
+            if spins > 1000 { sched_yield() }
         }
     }
 
@@ -113,6 +145,16 @@ public final class WorkerPool: @unchecked Sendable {
             let i = nextItem.add(1, ordering: .relaxed).oldValue
             if i >= itemCount { return }
             body(worker, i)
+        }
+    }
+
+    private func drainRaw(worker: Int) {
+        guard let body = rawJob else { return }
+        let context = rawContext
+        while true {
+            let i = nextItem.add(1, ordering: .relaxed).oldValue
+            if i >= itemCount { return }
+            body(context, worker, i)
         }
     }
 
@@ -141,7 +183,7 @@ public final class WorkerPool: @unchecked Sendable {
             }
             if stopping.load(ordering: .acquiring) { return }
             seen = generation.load(ordering: .acquiring)
-            if let job { drain(worker: index, job) }
+            if let job { drain(worker: index, job) } else { drainRaw(worker: index) }
             finished.add(1, ordering: .releasing)
         }
     }

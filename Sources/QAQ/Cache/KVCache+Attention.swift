@@ -109,7 +109,7 @@ extension KVCache {
         }
         let workers = plan.threads
         let keepScores = record || callerProbabilities != nil
-        ws.prepare(workers: workers, dim: d, tileRows: blockRows, gatherFloats: g * max(maxPage, 1), itemFloats: g * max(maxItemTokens, 1))
+        ws.prepare(workers: workers, dim: d, tileRows: blockRows, gatherFloats: g * max(maxPage, 1), itemFloats: g * max(maxItemTokens, 1), queryHeads: g)
         let itemCount = ws.items.count
 
         // Queries: rotated like the keys, scaled by 1/√D; q·mean for centered keys; the code
@@ -151,9 +151,15 @@ extension KVCache {
         // Closure literals passed straight to the call (a closure stored in a local is
         // escaping, and its context was heap-allocated on every call).
         if let pool = ws.pool(for: plan) {
-            pool.run(items: itemCount) { worker, i in
-                context.process(ws.items[i], index: i, scratch: ws.scratch[worker], itemScores: ws.itemScores[worker].pointer,
-                                gathered: ws.gathered[worker].pointer)
+            // A C-convention job over a pointer to (context, workspace): no closure context to box.
+            var job = AttentionJob(context: context, workspace: ws)
+            withUnsafePointer(to: &job) { p in
+                pool.run(items: itemCount, context: UnsafeRawPointer(p)) { raw, worker, i in
+                    let job = raw!.assumingMemoryBound(to: AttentionJob.self)
+                    let ws = job.pointee.workspace
+                    job.pointee.context.process(ws.items[i], index: i, scratch: ws.scratch[worker], itemScores: ws.itemScores[worker].pointer,
+                                                gathered: ws.gathered[worker].pointer)
+                }
             }
         } else {
             for i in 0..<itemCount {
@@ -230,6 +236,12 @@ func rotateQueries(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<F
     for r in 0..<rows { rotation.forward(dst + r * d) }
 }
 
+/// What the workers of one decode call read: the context and the workspace.
+struct AttentionJob {
+    let context: AttentionContext
+    let workspace: AttentionWorkspace
+}
+
 /// Everything a work item reads, shared by the workers of one call (read-only, except the
 /// disjoint slices each item writes).
 struct AttentionContext: @unchecked Sendable {
@@ -267,10 +279,13 @@ struct AttentionContext: @unchecked Sendable {
             item.general ? (scores.map { $0 + h * g * tokens } ?? itemScores, tokens)
                          : (scores.map { ($0 + h * g * tokens + item.offset, tokens) } ?? (itemScores, item.tokens))
         let keyPages = hs.keys.pages
+        // int8 queries once per item (the code-map side from the rotated queries when the
+        // layer's code maps are rotated).
+        let int8 = integerDot && kernels.prepareInt8(q, codebookRotation == nil ? q : qcb, g, d, scratch)
         var off = 0
         for p in item.firstPage..<item.endPage {
             let page = keyPages[p]
-            scorePage(page, heads: g, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch)
+            scorePage(page, heads: g, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch, int8: int8)
             addQueryMean(h: h, positions: page.positions, out: buf + off, stride: stride)
             off += page.count
         }
@@ -353,18 +368,20 @@ struct AttentionContext: @unchecked Sendable {
 
     /// Scores of `g` queries (`q`, and `qcb` rotated into the code maps' domain) against the
     /// keys of one page: `out[h·stride + slot]`.
+    /// `int8`: the scratch holds this item's int8 queries (``AttentionKernels/prepareInt8``).
     func scorePage(_ page: TokenPages.Page, heads g: Int, q: UnsafePointer<Float>, qcb: UnsafePointer<Float>,
-                   out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch) {
+                   out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch, int8: Bool = false) {
         let d = dim, n = page.count
         switch page.kind {
         case .affine(let layout):
-            if integerDot && kernels.scoresInt8(q, g, page.bytes, n, layout, out, stride, scratch) { return }
+            if int8 && kernels.scoresInt8(g, page.bytes, n, layout, out, stride, scratch) { return }
             kernels.scores(q, g, page.bytes, n, layout, out, stride, scratch)
         case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
             c.levels.withUnsafeBufferPointer { lv in
-                let qc = c.hadamard == nil ? q : qcb
-                if integerDot && kernels.codebookScoresInt8(qc, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch) { return }
-                kernels.codebookScores(qc, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
+                // The prepared code-map queries are rotated iff the layer's code maps are.
+                if int8 && (c.hadamard == nil) == (codebookRotation == nil)
+                    && kernels.codebookScoresInt8(g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch) { return }
+                kernels.codebookScores(c.hadamard == nil ? q : qcb, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
             }
         case .f32:
             kernels.scoresF32(q, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, out, stride, scratch)

@@ -23,14 +23,20 @@ public struct AttentionKernels: Sendable {
     /// (weights, wStride, heads, D, rows, rowStride, count, out, scratch).
     public typealias AccumulateRows<E> = @Sendable (UnsafePointer<Float>, Int, Int, Int, UnsafePointer<E>, Int, Int, UnsafeMutablePointer<Float>, AttentionScratch) -> Void
 
-    /// ``Scores`` by int8 dot products; false (nothing written) where the layout or the level
-    /// has no integer kernel.
-    public typealias ScoresInt8 = @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Bool
-    /// ``CodebookScores`` by int8 dot products; false where there is none.
-    public typealias CodebookScoresInt8 = @Sendable (UnsafePointer<Float>, Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Bool
+    /// (affine-side queries, code-map-side queries, heads, D, scratch) → whether the int8
+    /// queries were written (false where the level has no integer dot or D ≠ 128).
+    public typealias PrepareInt8 = @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, AttentionScratch) -> Bool
+    /// (heads, records, count, layout, out, outStride, scratch): ``Scores`` by int8 dot products
+    /// for the prepared queries; false (nothing written) where the layout has no integer kernel.
+    public typealias ScoresInt8 = @Sendable (Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Bool
+    /// (heads, records, count, layout, levels, out, outStride, scratch): ``CodebookScores`` by
+    /// int8 dot products for the prepared queries; false where there is none.
+    public typealias CodebookScoresInt8 = @Sendable (Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Bool
 
     public let isa: ISALevel
     public let scores: Scores
+    /// The queries quantized to int8 once per call and KV head, for the integer-dot scores.
+    public let prepareInt8: PrepareInt8
     /// Integer-dot scores of 4-bit affine keys, D = 128 (AVX-512 VNNI): the query quantized to
     /// int8, error bounded as AttentionInt8.swift states.
     public let scoresInt8: ScoresInt8
@@ -57,8 +63,9 @@ public struct AttentionKernels: Sendable {
             return AttentionKernels(
                 isa: .v4,
                 scores: { QAQKernelsV4.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                scoresInt8: { QAQKernelsV4.Kernels.scoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                codebookScoresInt8: { QAQKernelsV4.Kernels.codebookScoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                prepareInt8: { QAQKernelsV4.Kernels.prepareInt8Queries(affine: $0, codebook: $1, heads: $2, dim: $3, scratch: $4) },
+                scoresInt8: { QAQKernelsV4.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
+                codebookScoresInt8: { QAQKernelsV4.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsV4.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV4.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV4.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
@@ -73,8 +80,9 @@ public struct AttentionKernels: Sendable {
             return AttentionKernels(
                 isa: .v3,
                 scores: { QAQKernelsV3.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                scoresInt8: { QAQKernelsV3.Kernels.scoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                codebookScoresInt8: { QAQKernelsV3.Kernels.codebookScoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                prepareInt8: { QAQKernelsV3.Kernels.prepareInt8Queries(affine: $0, codebook: $1, heads: $2, dim: $3, scratch: $4) },
+                scoresInt8: { QAQKernelsV3.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
+                codebookScoresInt8: { QAQKernelsV3.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsV3.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV3.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV3.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
@@ -90,8 +98,9 @@ public struct AttentionKernels: Sendable {
             return AttentionKernels(
                 isa: .base,
                 scores: { QAQKernelsBase.Kernels.scores(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                scoresInt8: { QAQKernelsBase.Kernels.scoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, out: $5, outStride: $6, scratch: $7) },
-                codebookScoresInt8: { QAQKernelsBase.Kernels.codebookScoresInt8(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
+                prepareInt8: { QAQKernelsBase.Kernels.prepareInt8Queries(affine: $0, codebook: $1, heads: $2, dim: $3, scratch: $4) },
+                scoresInt8: { QAQKernelsBase.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
+                codebookScoresInt8: { QAQKernelsBase.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsBase.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsBase.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsBase.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
