@@ -136,9 +136,26 @@ private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePoi
 }
 
 /// (step, lo + ½·step) of the groups of an affine record's quarters, lane 4L + m = quarter m
-/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`).
+/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`). With F16C: the pairs as 32-bit
+/// words spread to the quarters' lanes, then one conversion each for steps and los.
 @inline(__always)
 private func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
+    if qaq_f16c() != 0 {
+        let words: U32x16
+        if groups == 4 {
+            let w = meta.loadUnaligned(as: SIMD4<UInt32>.self)
+            words = U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
+        } else if groups == 2 {
+            let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
+            words = U32x16(w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1])
+        } else {
+            words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
+        }
+        let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
+        var mid = qaq_f16_decode(words)
+        fma16(&mid, step, F32x16(repeating: 0.5))
+        return (step, mid)
+    }
     if groups == 4 {
         let h = meta.loadUnaligned(as: SIMD8<Float16>.self)
         let s0 = Float(h[1]), s1 = Float(h[3]), s2 = Float(h[5]), s3 = Float(h[7])
@@ -264,7 +281,17 @@ private func codebookInt8Pass(_ area: UnsafeRawPointer, _ g: Int, _ src: UnsafeR
     }
 }
 
-@inline(never)
+// One function per head count (a literal g inside), as the fp32 kernels do per shape.
+@inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, src, n, gr, o, os, p) }
+
+@inline(never) private func codebookInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, src, n, l, t, ls, o, os, p) }
+
 private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
     let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
@@ -272,15 +299,14 @@ private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: In
     while h0 < heads {
         let o = out + h0 * outStride, a = area + headStride * h0
         switch heads - h0 {
-        case 1: affineInt8Pass(a, 1, src, count, groups, o, outStride, parts); h0 += 1
-        case 2: affineInt8Pass(a, 2, src, count, groups, o, outStride, parts); h0 += 2
-        case 3: affineInt8Pass(a, 3, src, count, groups, o, outStride, parts); h0 += 3
-        default: affineInt8Pass(a, 4, src, count, groups, o, outStride, parts); h0 += 4
+        case 1: affineInt8Pass1(a, src, count, groups, o, outStride, parts); h0 += 1
+        case 2: affineInt8Pass2(a, src, count, groups, o, outStride, parts); h0 += 2
+        case 3: affineInt8Pass3(a, src, count, groups, o, outStride, parts); h0 += 3
+        default: affineInt8Pass4(a, src, count, groups, o, outStride, parts); h0 += 4
         }
     }
 }
 
-@inline(never)
 private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
                                 _ table: U32x16, _ levelScale: Float,
                                 _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
@@ -289,10 +315,10 @@ private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: 
     while h0 < heads {
         let o = out + h0 * outStride, a = area + headStride * h0
         switch heads - h0 {
-        case 1: codebookInt8Pass(a, 1, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
-        case 2: codebookInt8Pass(a, 2, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
-        case 3: codebookInt8Pass(a, 3, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
-        default: codebookInt8Pass(a, 4, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
+        case 1: codebookInt8Pass1(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
+        case 2: codebookInt8Pass2(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
+        case 3: codebookInt8Pass3(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
+        default: codebookInt8Pass4(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
         }
     }
 }
