@@ -2,7 +2,8 @@ import QAQ
 
 /// The kernel variants a problem may run, as axes (FFTW's "solvers" of the problem): each axis
 /// lists the values one knob can take. Only knobs that exist in the engine are here: ISA level,
-/// page size, group size (under the quality budget), threads, split, chunk tokens and pinning.
+/// page size, group size (under the quality budget), threads, split, chunk tokens, pinning and
+/// the scores' arithmetic (fp32 or int8, under the quality budget).
 /// `layout` (`bitplane`) and `tile` (the ISA's float lanes) are fixed by the kernels and carried
 /// as descriptive fields.
 public struct Catalogue: Sendable, Equatable {
@@ -14,9 +15,15 @@ public struct Catalogue: Sendable, Equatable {
     public var splits: [Split]
     public var chunkTokens: [Int]
     public var pinnings: [Pinning]
+    /// Score arithmetic: `[.fp32]`, or `[.fp32, .int8]` where the host has integer kernels and
+    /// the quality gate admitted int8 scores.
+    public var dots: [Dot]
+    /// Group sizes at which int8 scores are admitted: an `int8` variant lies inside the
+    /// catalogue only at these (and only when `dots` holds `int8`).
+    public var int8GroupSizes: [Int]
 
     public init(isas: [ISALevel], pageTokens: [Int], groupSizes: [Int], threads: [Int], splits: [Split],
-                chunkTokens: [Int], pinnings: [Pinning]) {
+                chunkTokens: [Int], pinnings: [Pinning], dots: [Dot] = [.fp32], int8GroupSizes: [Int] = []) {
         self.isas = isas
         self.pageTokens = pageTokens
         self.groupSizes = groupSizes
@@ -24,6 +31,20 @@ public struct Catalogue: Sendable, Equatable {
         self.splits = splits
         self.chunkTokens = chunkTokens
         self.pinnings = pinnings
+        self.dots = dots
+        self.int8GroupSizes = int8GroupSizes
+    }
+
+    /// Head dimensions whose 4-bit affine pages have integer-dot (int8) score kernels; other
+    /// pages take fp32 even under `AttentionPlan.integerDot`, so the planner offers int8 only
+    /// for these.
+    public static let integerDotHeadDims: Set<Int> = [128]
+
+    /// Whether int8 scores can differ from fp32 for a problem on a host: an AVX-512 VNNI CPU at
+    /// ISA level v4 (the topology's level and features, i.e. ``QAQ/ISALevel/featureNames``) and
+    /// a head dimension with integer kernels.
+    public static func integerDotAvailable(headDim: Int, topology t: Topology) -> Bool {
+        t.isa == .v4 && t.features.contains("avx512vnni") && integerDotHeadDims.contains(headDim)
     }
 
     /// Group sizes a head dimension allows: multiples of 16 dividing D among 32, 64, 128, 256
@@ -38,14 +59,19 @@ public struct Catalogue: Sendable, Equatable {
     /// always inside it. `measure`: the host ISA, page sizes ½×, 1×, 2× the default, chunk
     /// tokens 256/1024/4096; `patient`: every ISA the host runs, pages 16…1024, chunks
     /// 128…16384. Threads 1…min(allowed, usable PUs); pinning `pus` only where it differs from
-    /// `cores` (SMT).
+    /// `cores` (SMT). Scores: `measure` and `patient` add `int8` to `fp32` when
+    /// ``integerDotAvailable(headDim:topology:)`` and the quality gate admitted int8 at some of
+    /// the catalogue's group sizes (`int8GroupSizes`); `estimate` is always fp32 — the estimate
+    /// never trades accuracy for speed without a measurement, and the estimate-level default
+    /// (the search's start) stays fp32 at every effort.
     ///
     /// `storageHints`: when given, the storage knobs (ISA, page size, group size) are limited
     /// to the start's and the hints' values — `measure` does this at large contexts, where a new
     /// cache costs more to fill than the knob is likely to gain, and reuses the storage the
     /// smaller contexts chose.
     public static func forProblem(_ problem: Problem, effort: Effort, start: KernelVariant, topology t: Topology,
-                                  groupSizes admitted: [Int], storageHints: [KernelVariant]? = nil) -> Catalogue {
+                                  groupSizes admitted: [Int], int8GroupSizes: [Int] = [],
+                                  storageHints: [KernelVariant]? = nil) -> Catalogue {
         let maxThreads = max(1, min(problem.threads, t.usablePUs))
         var pages: [Int]
         var chunks: [Int]
@@ -74,13 +100,20 @@ public struct Catalogue: Sendable, Equatable {
             groups = groups.filter { $0 == start.groupSize || hints.map(\.groupSize).contains($0) }
             if groups.isEmpty { groups = [start.groupSize] }
         }
-        return Catalogue(isas: uniqueSorted(isas), pageTokens: pages, groupSizes: uniqueSorted(groups), threads: threads,
+        groups = uniqueSorted(groups)
+        var int8Groups: [Int] = []
+        if effort != .estimate && start.isa == .v4 && integerDotAvailable(headDim: problem.headDim, topology: t) {
+            int8Groups = uniqueSorted(int8GroupSizes.filter { groups.contains($0) })
+        }
+        return Catalogue(isas: uniqueSorted(isas), pageTokens: pages, groupSizes: groups, threads: threads,
                          splits: Split.allCases, chunkTokens: chunks,
-                         pinnings: smt ? [.none, .cores, .pus] : [.none, .cores])
+                         pinnings: smt ? [.none, .cores, .pus] : [.none, .cores],
+                         dots: int8Groups.isEmpty ? [.fp32] : [.fp32, .int8], int8GroupSizes: int8Groups)
     }
 
     /// The canonical form of a variant: one thread → split `head`, no pinning, default chunk;
-    /// split `head` → default chunk (unused). Variants equal after this run identically.
+    /// split `head` → default chunk (unused); an ISA level below v4 → fp32 scores (no integer
+    /// kernels there). Variants equal after this run identically.
     public static func canonical(_ v: KernelVariant) -> KernelVariant {
         var v = v
         if v.threads <= 1 {
@@ -91,15 +124,25 @@ public struct Catalogue: Sendable, Equatable {
         } else if v.split == .head {
             v.chunkTokens = KernelVariant.defaultChunkTokens
         }
+        if v.isa != .v4 { v.dot = .fp32 }
         v.tile = Estimate.lanes(v.isa)
         v.tile = min(v.tile, v.pageTokens)
         return v
     }
 
     /// The axes of coordinate descent, in the order they are swept: threads first (the
-    /// biggest lever), then how threads divide the work, then page and group size, then ISA.
+    /// biggest lever), then the scores' arithmetic (int8 cuts the compute of every score), then
+    /// how threads divide the work, then page and group size, then ISA. A move to a group size
+    /// at which int8 is not admitted takes fp32 scores with it.
     public var axes: [Axis] {
-        [
+        let int8Groups = int8GroupSizes
+        let offersInt8 = dots.contains(.int8)
+        @Sendable func admitted(_ v: KernelVariant) -> KernelVariant {
+            var w = v
+            if w.dot == .int8 && !(offersInt8 && int8Groups.contains(w.groupSize)) { w.dot = .fp32 }
+            return w
+        }
+        return [
             Axis(name: "threads", values: threads) { v, n in
                 var w = v
                 if w.threads != n {
@@ -109,11 +152,12 @@ public struct Catalogue: Sendable, Equatable {
                 }
                 return w
             },
+            Axis(name: "dot", values: dots) { v, d in var w = v; w.dot = d; return admitted(w) },
             Axis(name: "split", values: splits) { v, s in var w = v; if w.threads > 1 { w.split = s }; return w },
             Axis(name: "chunkTokens", values: chunkTokens) { v, c in var w = v; if w.threads > 1 && w.split != .head { w.chunkTokens = c }; return w },
             Axis(name: "pinning", values: pinnings) { v, p in var w = v; if w.threads > 1 { w.pinning = p }; return w },
             Axis(name: "pageTokens", values: pageTokens) { v, p in var w = v; w.pageTokens = p; return w },
-            Axis(name: "groupSize", values: groupSizes) { v, g in var w = v; w.groupSize = g; return w },
+            Axis(name: "groupSize", values: groupSizes) { v, g in var w = v; w.groupSize = g; return admitted(w) },
             Axis(name: "isa", values: isas) { v, i in var w = v; w.isa = i; return w },
         ]
     }
@@ -125,13 +169,17 @@ public struct Catalogue: Sendable, Equatable {
         for isa in isas {
             for p in pageTokens {
                 for g in groupSizes {
-                    for n in threads {
-                        for s in (n > 1 ? splits : [.head]) {
-                            for c in (n > 1 && s != .head ? chunkTokens : [KernelVariant.defaultChunkTokens]) {
-                                for pin in (n > 1 ? pinnings : [.none]) {
-                                    let v = Catalogue.canonical(KernelVariant(isa: isa, layout: Estimate.layout, pageTokens: p, groupSize: g,
-                                                                              tile: 1, threads: n, split: s, pinning: pin, chunkTokens: c))
-                                    if seen.insert(v).inserted { out.append(v) }
+                    // int8 only at the group sizes that admitted it.
+                    for dot in (int8GroupSizes.contains(g) ? dots : [.fp32]) {
+                        for n in threads {
+                            for s in (n > 1 ? splits : [.head]) {
+                                for c in (n > 1 && s != .head ? chunkTokens : [KernelVariant.defaultChunkTokens]) {
+                                    for pin in (n > 1 ? pinnings : [.none]) {
+                                        let v = Catalogue.canonical(KernelVariant(isa: isa, layout: Estimate.layout, pageTokens: p, groupSize: g,
+                                                                                  tile: 1, threads: n, split: s, pinning: pin, chunkTokens: c,
+                                                                                  dot: dot))
+                                        if seen.insert(v).inserted { out.append(v) }
+                                    }
                                 }
                             }
                         }
@@ -146,6 +194,7 @@ public struct Catalogue: Sendable, Equatable {
     public func contains(_ v: KernelVariant) -> Bool {
         let c = Catalogue.canonical(v)
         return isas.contains(c.isa) && pageTokens.contains(c.pageTokens) && groupSizes.contains(c.groupSize)
+            && dots.contains(c.dot) && (c.dot == .fp32 || int8GroupSizes.contains(c.groupSize))
             && threads.contains(c.threads) && (c.threads == 1 || (splits.contains(c.split) && pinnings.contains(c.pinning)
                 && (c.split == .head || chunkTokens.contains(c.chunkTokens))))
     }
@@ -186,7 +235,7 @@ extension KernelVariant {
         }
     }
 
-    /// The engine's plan for this variant on a topology.
+    /// The engine's plan for this variant on a topology (`int8` → `integerDot`).
     public func attentionPlan(topology t: Topology) -> AttentionPlan {
         let s: AttentionPlan.Split
         switch split {
@@ -194,6 +243,6 @@ extension KernelVariant {
         case .tokens: s = .tokens
         case .both: s = .both
         }
-        return AttentionPlan(threads: threads, split: s, cpus: cpus(topology: t), chunkTokens: chunkTokens)
+        return AttentionPlan(threads: threads, split: s, cpus: cpus(topology: t), chunkTokens: chunkTokens, integerDot: dot == .int8)
     }
 }

@@ -4,15 +4,32 @@ import QAQ
 /// attention-output error of 4-bit keys and values at that group size, on the synthetic
 /// generator (``QAQ/SyntheticKV``, through ``QAQ/QualityBench``), is at most `budget`. Speed
 /// never overrides this: the planner only times admitted group sizes.
+///
+/// int8 scores (`AttentionPlan.integerDot`) are judged the same way, per admitted group size
+/// G: with e₃₂ the error of G with fp32 scores and e₈ the error with int8 scores, int8 is
+/// admitted at G when e₈ ≤ `budget` and e₈ ≤ (1 + `int8Tolerance`)·e₃₂ (default 5 %: int8 may
+/// cost at most 5 % more error than fp32, relative). Only then does the catalogue offer int8
+/// at G; a gate without `int8Error` never admits int8.
 public struct QualityGate: Sendable {
     /// Largest admitted mean relative attention error.
     public var budget: Double
     /// Error of a (D, GQA, group size); nil when it cannot be measured (then not admitted).
     public var error: @Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?
+    /// The same error with int8 scores; nil (the closure or its result): int8 not admitted.
+    public var int8Error: (@Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?)?
+    /// How much more error than fp32 int8 scores may add, relative to the fp32 error.
+    public var int8Tolerance: Double
 
-    public init(budget: Double, error: @escaping @Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?) {
+    /// Default ``int8Tolerance``: 5 %.
+    public static let defaultInt8Tolerance = 0.05
+
+    public init(budget: Double, error: @escaping @Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?,
+                int8Error: (@Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?)? = nil,
+                int8Tolerance: Double = QualityGate.defaultInt8Tolerance) {
         self.budget = budget
         self.error = error
+        self.int8Error = int8Error
+        self.int8Tolerance = int8Tolerance
     }
 
     /// Default budget, from the generator's errors at 4 bits (192 steps, GQA 3): D = 64 —
@@ -20,19 +37,35 @@ public struct QualityGate: Sendable {
     /// 0.18 admits G = 32 everywhere and G = 64 at D = 128, and rejects whole-vector groups.
     public static let defaultBudget = 0.18
 
-    /// The real gate: ``QAQ/QualityBench`` on `tokens` synthetic decode steps, 2 KV heads.
+    /// The real gate: ``QAQ/QualityBench`` on `tokens` synthetic decode steps, 2 KV heads; int8
+    /// scores by the same bench with `AttentionPlan(integerDot: true)`.
     public static func synthetic(budget: Double = defaultBudget, tokens: Int = 192, kernels: KernelSet = .active) -> QualityGate {
-        QualityGate(budget: budget) { d, g, group in
+        @Sendable func bench(_ d: Int, _ g: Int, _ group: Int, _ plan: AttentionPlan) -> Double? {
             let data = SyntheticKV(tokens: tokens, kvHeads: 2, queryHeadsPerKVHead: min(max(g, 1), 8), dim: d, seed: 1)
-            return try? QualityBench.run(policy: FixedPolicy.uniform(bits: 4, group: group), data: data, kernels: kernels).attentionRelError
+            return try? QualityBench.run(policy: FixedPolicy.uniform(bits: 4, group: group), data: data, kernels: kernels,
+                                         plan: plan).attentionRelError
         }
+        return QualityGate(budget: budget, error: { d, g, group in bench(d, g, group, .serial) },
+                           int8Error: { d, g, group in bench(d, g, group, AttentionPlan(integerDot: true)) })
     }
 
-    /// Every group size of the head dimension with its error and verdict.
-    public func judge(headDim: Int, gqa: Int) -> [GroupQuality] {
+    /// Whether int8 scores pass at an fp32 error `fp32` with int8 error `int8` (the rule above).
+    public func admitsInt8(fp32: Double, int8: Double) -> Bool {
+        int8.isFinite && int8 <= budget && int8 <= fp32 * (1 + int8Tolerance)
+    }
+
+    /// Every group size of the head dimension with its error and verdict; with `integerDot`,
+    /// also the int8-score error and verdict of each admitted group size.
+    public func judge(headDim: Int, gqa: Int, integerDot: Bool = false) -> [GroupQuality] {
         Catalogue.groupSizes(headDim: headDim).map { g in
             let e = error(headDim, gqa, g)
-            return GroupQuality(groupSize: g, attentionRelError: e ?? .infinity, admitted: e.map { $0 <= budget } ?? false)
+            var q = GroupQuality(groupSize: g, attentionRelError: e ?? .infinity, admitted: e.map { $0 <= budget } ?? false)
+            if integerDot, q.admitted, let e {
+                let e8 = int8Error?(headDim, gqa, g)
+                q.int8AttentionRelError = e8.flatMap { $0.isFinite ? $0 : nil }
+                q.int8Admitted = e8.map { admitsInt8(fp32: e, int8: $0) } ?? false
+            }
+            return q
         }
     }
 }
@@ -149,7 +182,7 @@ public struct PlannerEvent: Sendable {
 
 /// The planner (FFTW's vocabulary): for each ``Problem``, a ``Catalogue`` of
 /// ``KernelVariant``s and a ``Search`` through it within the effort's budget, timing through a
-/// ``VariantTimer``. Group sizes pass the ``QualityGate`` first. The estimate-level default is
+/// ``VariantTimer``. Group sizes (and int8 scores) pass the ``QualityGate`` first. The estimate-level default is
 /// always the search's start and is recorded with its measured speed, so the profile holds the
 /// speed-up the tuning bought.
 public struct Planner {
@@ -199,9 +232,12 @@ public struct Planner {
             let problem = problems[i]
             let estimate = Estimate.variant(for: problem, topology: topology)
             let qkey = "\(problem.headDim)/\(problem.gqa)"
-            let judged = settings.effort == .estimate ? [] : (qualityCache[qkey] ?? quality.judge(headDim: problem.headDim, gqa: problem.gqa))
+            let integerDot = Catalogue.integerDotAvailable(headDim: problem.headDim, topology: topology)
+            let judged = settings.effort == .estimate ? []
+                : (qualityCache[qkey] ?? quality.judge(headDim: problem.headDim, gqa: problem.gqa, integerDot: integerDot))
             qualityCache[qkey] = judged
             let admitted = judged.filter(\.admitted).map(\.groupSize)
+            let int8Admitted = judged.filter { $0.admitted && $0.int8Admitted == true }.map(\.groupSize)
 
             guard settings.effort != .estimate else {
                 records[i] = PlanRecord(problem: problem, chosen: MeasuredVariant(variant: estimate))
@@ -224,6 +260,7 @@ public struct Planner {
             let limitStorage = settings.storageSearchMaxContext.map { problem.contextBucket > $0 } ?? false
             let catalogue = Catalogue.forProblem(problem, effort: settings.effort, start: start, topology: topology,
                                                  groupSizes: admitted.isEmpty ? [start.groupSize] : admitted,
+                                                 int8GroupSizes: int8Admitted,
                                                  storageHints: limitStorage ? (seed.map { [$0] } ?? []) : nil)
             do { try timer.prepare(problem) } catch {
                 records[i] = PlanRecord(problem: problem, chosen: MeasuredVariant(variant: estimate), quality: judged)

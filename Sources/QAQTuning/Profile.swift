@@ -90,6 +90,17 @@ public enum Pinning: String, Sendable, Codable, CaseIterable, Equatable {
     case pus
 }
 
+/// The arithmetic of decode attention's scores (q·k) over 4-bit keys.
+public enum Dot: String, Sendable, Codable, CaseIterable, Equatable {
+    /// Keys dequantized to fp32, fp32 dot products (every ISA level, every page format).
+    case fp32
+    /// int8 dot products (`vpdpbusd`, AVX-512 VNNI): the query quantized to int8 per head,
+    /// the group's scale applied once per group (`AttentionPlan.integerDot`). Adds the int8
+    /// query's error; where a page or the ISA level has no integer kernel, the engine takes
+    /// fp32 for those pages.
+    case int8
+}
+
 /// A way to compute a problem (DESIGN §2): the planner chooses among these.
 public struct KernelVariant: Sendable, Codable, Hashable {
     public var isa: ISALevel
@@ -108,12 +119,15 @@ public struct KernelVariant: Sendable, Codable, Hashable {
     /// Tokens per work item when splitting by tokens (`tokens`, `both`); rounded up to whole
     /// pages by the cache. Schema 2; a schema-1 profile reads as ``defaultChunkTokens``.
     public var chunkTokens: Int
+    /// Score arithmetic (`AttentionPlan.integerDot` when `int8`). Schema 3; a variant without
+    /// the field (schemas 1 and 2) reads as `fp32`.
+    public var dot: Dot
 
     /// `AttentionPlan`'s default chunk, and what schema-1 variants mean.
     public static let defaultChunkTokens = 1024
 
     public init(isa: ISALevel, layout: String, pageTokens: Int, groupSize: Int, tile: Int, threads: Int,
-                split: Split, pinning: Pinning, chunkTokens: Int = KernelVariant.defaultChunkTokens) {
+                split: Split, pinning: Pinning, chunkTokens: Int = KernelVariant.defaultChunkTokens, dot: Dot = .fp32) {
         self.isa = isa
         self.layout = layout
         self.pageTokens = pageTokens
@@ -123,10 +137,11 @@ public struct KernelVariant: Sendable, Codable, Hashable {
         self.split = split
         self.pinning = pinning
         self.chunkTokens = chunkTokens
+        self.dot = dot
     }
 
     private enum CodingKeys: String, CodingKey {
-        case isa, layout, pageTokens, groupSize, tile, threads, split, pinning, chunkTokens
+        case isa, layout, pageTokens, groupSize, tile, threads, split, pinning, chunkTokens, dot
     }
 
     public init(from decoder: any Decoder) throws {
@@ -140,9 +155,11 @@ public struct KernelVariant: Sendable, Codable, Hashable {
         split = try c.decode(Split.self, forKey: .split)
         pinning = try c.decode(Pinning.self, forKey: .pinning)
         chunkTokens = try c.decodeIfPresent(Int.self, forKey: .chunkTokens) ?? KernelVariant.defaultChunkTokens
+        dot = try c.decodeIfPresent(Dot.self, forKey: .dot) ?? .fp32
     }
 
-    /// A short human name: `v4 p256 G32 2t both/1024 cores`.
+    /// A short human name: `v4 p256 G32 2t both/1024 cores`, with ` int8` appended when the
+    /// scores take int8 dot products.
     public var shortDescription: String {
         var s = "\(isa.rawValue) p\(pageTokens) G\(groupSize) \(threads)t"
         if threads > 1 {
@@ -150,6 +167,7 @@ public struct KernelVariant: Sendable, Codable, Hashable {
             if split != .head { s += "/\(chunkTokens)" }
             s += " \(pinning.rawValue)"
         }
+        if dot == .int8 { s += " int8" }
         return s
     }
 }
@@ -190,17 +208,27 @@ public struct MeasuredVariant: Sendable, Codable, Equatable {
 }
 
 /// The attention error of one group size on the synthetic generator, and whether the quality
-/// budget admitted it (schema 2).
+/// budget admitted it (schema 2); with int8 scores as well where the gate judged them (schema 3).
 public struct GroupQuality: Sendable, Codable, Equatable {
     public var groupSize: Int
-    /// Mean relative attention-output error (``QAQ/QualityBench``), 4-bit keys and values.
+    /// Mean relative attention-output error (``QAQ/QualityBench``), 4-bit keys and values,
+    /// fp32 scores.
     public var attentionRelError: Double
     public var admitted: Bool
+    /// The same error with int8 scores (`AttentionPlan.integerDot`); absent where the gate did
+    /// not judge them (no AVX-512 VNNI, a head dimension without integer kernels, schema ≤ 2).
+    public var int8AttentionRelError: Double?
+    /// Whether int8 scores are admitted at this group size (``QualityGate``'s rule); absent
+    /// where they were not judged.
+    public var int8Admitted: Bool?
 
-    public init(groupSize: Int, attentionRelError: Double, admitted: Bool) {
+    public init(groupSize: Int, attentionRelError: Double, admitted: Bool, int8AttentionRelError: Double? = nil,
+                int8Admitted: Bool? = nil) {
         self.groupSize = groupSize
         self.attentionRelError = attentionRelError
         self.admitted = admitted
+        self.int8AttentionRelError = int8AttentionRelError
+        self.int8Admitted = int8Admitted
     }
 }
 
@@ -234,7 +262,9 @@ public struct Profile: Sendable, Codable, Equatable {
     /// Version 2 added `variant.chunkTokens`, the measurement fields of ``MeasuredVariant``,
     /// `plans[].estimateDefault`, `speedup`, `quality` and the profile's `qualityBudget`,
     /// `measureSeconds`; a version-1 file reads with those absent (`chunkTokens` = 1024).
-    public static let currentSchemaVersion = 2
+    /// Version 3 added `variant.dot` and `quality[].int8AttentionRelError`, `int8Admitted`; an
+    /// older file reads with the variants' `dot` = `fp32` and those absent.
+    public static let currentSchemaVersion = 3
 
     public var schemaVersion: Int
     /// ``QAQ/version`` of the library that wrote it.

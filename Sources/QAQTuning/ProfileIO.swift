@@ -113,6 +113,9 @@ extension Split {
 extension Pinning {
     public init(from decoder: any Decoder) throws { self = try decodeSchemaEnum(decoder) }
 }
+extension Dot {
+    public init(from decoder: any Decoder) throws { self = try decodeSchemaEnum(decoder) }
+}
 extension CacheInfo.Kind {
     public init(from decoder: any Decoder) throws { self = try decodeSchemaEnum(decoder) }
 }
@@ -272,6 +275,7 @@ extension Profile {
                 let qp = p + [.key("quality"), .index(j)]
                 within(q.groupSize, Profile.limits.headDim, qp + [.key("groupSize")])
                 rate(q.attentionRelError, qp + [.key("attentionRelError")])
+                rate(q.int8AttentionRelError, qp + [.key("int8AttentionRelError")])
             }
             for (mp, m) in candidates {
                 let v = mp + [.key("variant")]

@@ -93,12 +93,13 @@ struct Tune: ParsableCommand {
     }
 }
 
-/// problem → chosen variant, speed, speed-up over the estimate-level default; geometric mean.
+/// problem → chosen variant (`… int8` when its scores take int8 dot products), speed, speed-up
+/// over the estimate-level default; geometric mean.
 func summaryTable(_ profile: Profile) -> String {
     var lines: [String] = []
     let timed = profile.effort != .estimate
     lines.append(timed
-        ? "problem                      chosen variant                      ns/tok·head    GB/s   default ns  speed-up"
+        ? "problem                      chosen variant                              ns/tok·head    GB/s   default ns  speed-up"
         : "problem                      estimate-level variant")
     var logSum = 0.0, n = 0
     for plan in profile.plans {
@@ -114,7 +115,7 @@ func summaryTable(_ profile: Profile) -> String {
         let dns = plan.estimateDefault?.nsPerTokenKVHead.map { String(format: "%12.2f", $0) } ?? "           —"
         let sp = plan.speedup.map { String(format: "%8.2f×", $0) } ?? "        —"
         let noisy = (plan.chosen.noisy == true || plan.estimateDefault?.noisy == true) ? "  (noisy)" : ""
-        lines.append(name.padding(toLength: 29, withPad: " ", startingAt: 0) + v.padding(toLength: 34, withPad: " ", startingAt: 0)
+        lines.append(name.padding(toLength: 29, withPad: " ", startingAt: 0) + v.padding(toLength: 42, withPad: " ", startingAt: 0)
                      + ns + gb + dns + sp + noisy)
         if let s = plan.speedup, s > 0 { logSum += log(s); n += 1 }
     }

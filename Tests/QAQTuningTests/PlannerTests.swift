@@ -229,16 +229,19 @@ struct PlannerTests {
         let text = String(decoding: try profile.encoded(), as: UTF8.self)
         #expect(text.contains("\"chunkTokens\" : 256"))
         #expect(text.contains("\"estimateDefault\" : {"))
-        #expect(text.contains("\"schemaVersion\" : 2"))
+        #expect(text.contains("\"schemaVersion\" : 3"))
+        #expect(text.contains("\"dot\" : \"fp32\""))
 
-        // A schema-1 file (no chunkTokens, no measurement fields) loads with the defaults.
+        // A schema-1 file (no chunkTokens, no dot, no measurement fields) loads with the defaults.
         var old = String(decoding: try sampleProfile(topology: topology).encoded(), as: UTF8.self)
-        old = old.replacingOccurrences(of: "\"schemaVersion\" : 2", with: "\"schemaVersion\" : 1")
-        old = old.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.contains("\"chunkTokens\"") }.joined(separator: "\n")
+        old = old.replacingOccurrences(of: "\"schemaVersion\" : 3", with: "\"schemaVersion\" : 1")
+        old = old.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("\"chunkTokens\"") && !$0.contains("\"dot\"") }.joined(separator: "\n")
         let v1 = try Profile.decode(Array(old.utf8))
         #expect(v1.schemaVersion == 1)
         #expect(v1.plans[0].chosen.variant.chunkTokens == KernelVariant.defaultChunkTokens)
         #expect(v1.plans[0].estimateDefault == nil)
+        #expect(v1.plans.allSatisfy { ([$0.chosen] + $0.runnersUp).allSatisfy { $0.variant.dot == .fp32 } })
 
         // New fields are checked like the old ones.
         let bad = text.replacingOccurrences(of: "\"chunkTokens\" : 256", with: "\"chunkTokens\" : 0")

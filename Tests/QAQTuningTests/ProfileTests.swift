@@ -152,8 +152,9 @@ struct ProfileTests {
             ("\"tile\" : 11", "\"tile\" : true", "plans[0].runnersUp[0].variant.tile", "an integer"),
             ("\"gbps\" : 41.5", "\"gbps\" : \"fast\"", "plans[0].chosen.gbps", "a number"),
             ("\"effort\" : \"measure\"", "\"effort\" : 3", "effort", "a string"),
-            ("\"schemaVersion\" : 2", "\"schemaVersion\" : \"2\"", "schemaVersion", "an integer"),
-            ("\"schemaVersion\" : 2", "\"schemaVersion\" : 2.0", "schemaVersion", "an integer"),
+            ("\"schemaVersion\" : 3", "\"schemaVersion\" : \"3\"", "schemaVersion", "an integer"),
+            ("\"schemaVersion\" : 3", "\"schemaVersion\" : 3.0", "schemaVersion", "an integer"),
+            ("\"dot\" : \"int8\"", "\"dot\" : 8", "plans[0].runnersUp[0].variant.dot", "a string"),
             ("\"cores\" : 2", "\"cores\" : [2]", "host.cores", "an integer"),
             ("\"headDim\" : 96", "\"headDim\" : null", "plans[0].problem.headDim", "an integer"),
             ("\"layout\" : \"tokens-in-lanes\"", "\"layout\" : {}", "plans[0].runnersUp[0].layout", "a string"),
@@ -186,6 +187,8 @@ struct ProfileTests {
         let cases: [(old: String, new: String, field: String, reason: String)] = [
             ("\"effort\" : \"measure\"", "\"effort\" : \"fast\"", "effort", "\"estimate\", \"measure\", \"patient\""),
             ("\"split\" : \"both\"", "\"split\" : \"diagonal\"", "plans[0].chosen.variant.split", "\"head\", \"tokens\", \"both\""),
+            ("\"dot\" : \"int8\"", "\"dot\" : \"int4\"", "plans[0].runnersUp[0].variant.dot", "\"fp32\", \"int8\""),
+            ("\"dot\" : \"int8\"", "\"dot\" : \"INT8\"", "plans[0].runnersUp[0].variant.dot", "\"fp32\", \"int8\""),
             ("\"level\" : \"DRAM\"", "\"level\" : \"L4\"", "roofs[1].level", "\"L1\", \"L2\", \"L3\", \"DRAM\""),
             ("\"tile\" : 13", "\"tile\" : 0", "plans[0].chosen.variant.tile", "≥ 1"),
             ("\"tile\" : 13", "\"tile\" : 99999999999999999999999", "plans[0].chosen.variant.tile", "out of range"),
@@ -195,7 +198,7 @@ struct ProfileTests {
             ("\"gbps\" : 41.5", "\"gbps\" : 1e999", "plans[0].chosen.gbps", "out of range"),
             ("\"nsPerTokenKVHead\" : 3.75", "\"nsPerTokenKVHead\" : 0", "plans[0].chosen.nsPerTokenKVHead", "> 0"),
             ("\"createdAt\" : \"2026-01-02T03:04:05Z\"", "\"createdAt\" : \"yesterday\"", "createdAt", "ISO-8601"),
-            ("\"schemaVersion\" : 2", "\"schemaVersion\" : 0", "schemaVersion", "start at 1"),
+            ("\"schemaVersion\" : 3", "\"schemaVersion\" : 0", "schemaVersion", "start at 1"),
             ("\"cores\" : 2", "\"cores\" : 3", "host.id", "does not match the host fields"),
         ]
         for c in cases {
@@ -275,14 +278,14 @@ struct ProfileTests {
 
     @Test("a future schema is refused by version before its fields are looked at")
     func futureSchema() throws {
-        let future = "{\n  \"schemaVersion\" : 3,\n  \"wisdom\" : [\"something new\"]\n}\n"
+        let future = "{\n  \"schemaVersion\" : 4,\n  \"wisdom\" : [\"something new\"]\n}\n"
         let e = try expectRejected(Array(future.utf8))
-        guard case .unsupportedSchema(_, 3, Profile.currentSchemaVersion, 2) = e else {
+        guard case .unsupportedSchema(_, 4, Profile.currentSchemaVersion, 2) = e else {
             Issue.record("expected .unsupportedSchema, got \(String(describing: e))")
             return
         }
-        #expect(e?.description.contains("schemaVersion 3") == true)
-        let (bumped, _) = replacingOnce(try sampleText(), "\"schemaVersion\" : 2", with: "\"schemaVersion\" : 7")
+        #expect(e?.description.contains("schemaVersion 4") == true)
+        let (bumped, _) = replacingOnce(try sampleText(), "\"schemaVersion\" : 3", with: "\"schemaVersion\" : 7")
         let e2 = try expectRejected(Array(bumped.utf8))
         guard case .unsupportedSchema(_, 7, _, _) = e2 else { Issue.record("expected .unsupportedSchema, got \(String(describing: e2))"); return }
     }

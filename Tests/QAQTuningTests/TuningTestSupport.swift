@@ -73,7 +73,7 @@ func sampleProfile(topology: Topology = syntheticTopology()) -> Profile {
     let problem1 = Problem(headDim: 64, kvHeads: 3, gqa: 3, contextBucket: 1024, bitMix: "k4v4", elementType: .float16, threads: 1)
     let v0 = KernelVariant(isa: .v4, layout: "bitplane", pageTokens: 112, groupSize: 48, tile: 13, threads: 2, split: .both, pinning: .cores)
     let r0 = KernelVariant(isa: .v3, layout: "tokens-in-lanes", pageTokens: 64, groupSize: 32, tile: 11, threads: 2, split: .tokens,
-                           pinning: .pus)
+                           pinning: .pus, dot: .int8)
     let v1 = KernelVariant(isa: .v4, layout: "bitplane", pageTokens: 256, groupSize: 64, tile: 7, threads: 1, split: .head, pinning: .none)
     return Profile(
         createdAt: "2026-01-02T03:04:05Z", effort: .measure, host: host,

@@ -19,11 +19,12 @@ public enum QualityBench {
     }
 
     /// Runs `policy` over `data` (one layer). `refreshEvery` > 0 calls refresh every so many steps.
+    /// `plan` is the cache's ``AttentionPlan`` (e.g. `integerDot` to measure int8 scores).
     public static func run(policy: any CachePolicy, data: SyntheticKV, warmup: Int = 8, refreshEvery: Int = 16,
-                           kernels: KernelSet = .active) throws(CacheError) -> Result {
+                           kernels: KernelSet = .active, plan: AttentionPlan = .serial) throws(CacheError) -> Result {
         let cache = try KVCache(KVCacheConfiguration(
             layers: 1, kvHeads: data.kvHeads, queryHeadsPerKVHead: data.queryHeadsPerKVHead,
-            headDim: data.dim, policy: policy, kernels: kernels))
+            headDim: data.dim, policy: policy, kernels: kernels, attentionPlan: plan))
         var errorSum = 0.0
         var samples = 0
         let d = data.dim
