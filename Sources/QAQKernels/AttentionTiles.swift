@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // The shared skeleton of the decode-attention kernels: how scores of a GQA group of queries
 // are formed over a run of tokens, and how weighted values are summed, whatever the stored
@@ -20,11 +21,10 @@ let headsPerPass = 4
 /// Tokens per values tile.
 let valueTileTokens = 16
 
-/// Pairwise sums of adjacent lanes of `a` (lanes 0…7) and of `b` (lanes 8…15).
+/// Pairwise sums of adjacent lanes of `a` (lanes 0…7) and of `b` (lanes 8…15): even + odd
+/// lane, as two constant two-source shuffles (the C shim's `qaq_pair_sums`).
 @inline(__always)
-func pairSums(_ a: F32x16, _ b: F32x16) -> F32x16 {
-    F32x16(lowHalf: a.evenHalf, highHalf: b.evenHalf) + F32x16(lowHalf: a.oddHalf, highHalf: b.oddHalf)
-}
+func pairSums(_ a: F32x16, _ b: F32x16) -> F32x16 { qaq_pair_sums(a, b) }
 
 /// Lane k of the result is the sum of the 16 lanes of `p[k]`.
 @inline(__always)

@@ -1,7 +1,7 @@
 // Fused decode attention over a filled cache (`KVCache.attention(layer:queries:into:)`) for
 // the attention issue's shapes: D 64/128, GQA 1/3/4/8, contexts 1K–64K, 2/3/4/8 bits, the
 // qaq mix and fp16, 1 and 2 threads, warm and cold. A representative set, not the cross
-// product (28 benchmarks, about 2–3 minutes).
+// product (33 benchmarks, about 3 minutes).
 //
 //   cd Benchmarks && swift package benchmark --target AttentionBenchmarks
 //   swift package benchmark --target AttentionBenchmarks --filter 'Attention D=128 H=8 GQA=4 ctx=4096 .*'
@@ -16,10 +16,11 @@
 // reads its cache from DRAM; warm: one cache, read again and again (in cache when it fits).
 //
 // The measured region is exactly one `attention(layer:queries:into:)` call into a
-// caller-owned buffer: with a fixed policy on one thread it must not allocate (`Malloc
-// (total)` 0, gated strictly). A 2-thread plan allocates 2 per call (the worker pool's
-// dispatch) and the qaq policy records each step's attention (`recordAttention`, which
-// takes an array); those counts are gated strictly too (deterministic).
+// caller-owned buffer: with a fixed policy it must not allocate, on one thread or two
+// (`Malloc (total)` 0, gated strictly; the worker pool takes a C-convention job, so no
+// closure context is boxed per call). The qaq policy records each step's attention
+// (`recordAttention`, which takes an array); that count is gated strictly too
+// (deterministic).
 //
 // Metrics: `Time (wall clock)` per decode step (one layer), `Throughput (# / s)` steps per
 // second, `bytes/s` (shown in M, i.e. MB/s: the cache's codes + metadata + outliers +
@@ -39,9 +40,11 @@ private struct Case {
     var policy: String
     var threads: Int = 1
     var cold = false
+    /// Scores of 4-bit keys by int8 dot products (`AttentionPlan.integerDot`; v4 hosts).
+    var integerDot = false
 
     var name: String {
-        "Attention D=\(headDim) H=\(kvHeads) GQA=\(gqa) ctx=\(context) \(policy) threads=\(threads) \(cold ? "cold" : "warm")"
+        "Attention D=\(headDim) H=\(kvHeads) GQA=\(gqa) ctx=\(context) \(policy)\(integerDot ? " int8" : "") threads=\(threads) \(cold ? "cold" : "warm")"
     }
 }
 
@@ -73,6 +76,12 @@ private let cases: [Case] = {
     c.append(Case(headDim: 64, kvHeads: 8, gqa: 1, context: 16384, policy: "uniform:4:32"))
     c.append(Case(headDim: 128, kvHeads: 8, gqa: 8, context: 4096, policy: "uniform:4:32"))
     c.append(Case(headDim: 128, kvHeads: 8, gqa: 8, context: 16384, policy: "uniform:4:32", threads: 2))
+    // Int8 scores (AVX-512 VNNI) beside the fp32 ones: affine and rotated code-map keys.
+    c.append(Case(headDim: 128, kvHeads: 8, gqa: 4, context: 4096, policy: "rlm:4:3"))
+    for policy in ["uniform:4:32", "rlm:4:3"] {
+        c.append(Case(headDim: 128, kvHeads: 8, gqa: 4, context: 4096, policy: policy, integerDot: true))
+        c.append(Case(headDim: 128, kvHeads: 8, gqa: 4, context: 65536, policy: policy, integerDot: true))
+    }
     // Cold: ≥ 128 MiB of distinct caches, 4K context.
     for policy in ["uniform:2:32", "uniform:4:32", "uniform:8:32", qaqSpec, "fp16"] {
         c.append(Case(headDim: 128, kvHeads: 8, gqa: 4, context: 4096, policy: policy, cold: true))
@@ -96,7 +105,7 @@ private final class AttentionState {
     init(_ c: Case) {
         do {
             let policy = try PolicySpec.parse(c.policy)
-            let plan = AttentionPlan(threads: c.threads, split: .head)
+            let plan = AttentionPlan(threads: c.threads, split: .head, integerDot: c.integerDot)
             let source = KVSource(tokens: min(c.context, 2048), kvHeads: c.kvHeads, headDim: c.headDim, seed: 5)
             var rng = GaussianGenerator(seed: 99)
             let q = rng.array(c.kvHeads * c.gqa * c.headDim)

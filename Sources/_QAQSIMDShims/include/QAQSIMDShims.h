@@ -198,4 +198,13 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x1
     return __builtin_convertvector((qaq_i32x16_)v, qaq_f32x16);
 }
 
+/// Pairwise sums of adjacent lanes: lanes 0…7 from `a`, lanes 8…15 from `b`
+/// (r[i] = a[2i] + a[2i+1], r[8+i] = b[2i] + b[2i+1]). Written as two constant shuffles so
+/// that every level gets its best two-source permute (`vpermt2ps` on AVX-512); Swift's
+/// `evenHalf`/`oddHalf` over vectors in memory were lowered lane by lane.
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_pair_sums(qaq_f32x16 a, qaq_f32x16 b) {
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+         + __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
 #endif
