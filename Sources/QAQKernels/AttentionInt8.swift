@@ -196,88 +196,74 @@ private func tileFactors(_ area: UnsafeRawPointer, _ offset: Int, _ g: Int, _ ex
     return f
 }
 
-/// Affine int8 scores of `g` (1…4, a literal after inlining) prepared queries at `area`.
+/// 64 bytes at `offset` of head j's block, or zeros for j ≥ g.
 @inline(__always)
-private func affineInt8Pass(_ area: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
-                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    let a = area
-    let qa0 = a.load(as: U32x16.self), qb0 = a.load(fromByteOffset: 64, as: U32x16.self), w0 = a.load(fromByteOffset: 128, as: F32x16.self)
-    let qa1 = g > 1 ? a.load(fromByteOffset: 448, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 512, as: U32x16.self) : U32x16()
-    let w1 = g > 1 ? a.load(fromByteOffset: 576, as: F32x16.self) : F32x16()
-    let qa2 = g > 2 ? a.load(fromByteOffset: 896, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 960, as: U32x16.self) : U32x16()
-    let w2 = g > 2 ? a.load(fromByteOffset: 1024, as: F32x16.self) : F32x16()
-    let qa3 = g > 3 ? a.load(fromByteOffset: 1344, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 1408, as: U32x16.self) : U32x16()
-    let w3 = g > 3 ? a.load(fromByteOffset: 1472, as: F32x16.self) : F32x16()
-    let factors = tileFactors(a, 384, g, 1)
-    let rb = 64 + 4 * groups
+private func headVector(_ a: UnsafeRawPointer, _ g: Int, _ j: Int, _ offset: Int) -> U32x16 {
+    j < g ? a.load(fromByteOffset: headStride * j + offset, as: U32x16.self) : U32x16()
+}
+
+/// The tile loop of the int8 kernels: `token(t, base)` writes the g partial vectors of token t
+/// at parts[base…]; every 16/lanes tokens the tile is reduced and stored (``storeTile``).
+@inline(__always)
+private func int8Tiles(_ g: Int, _ count: Int, _ parts: UnsafeMutablePointer<F32x16>, _ factors: F32x16,
+                       _ out: UnsafeMutablePointer<Float>, _ outStride: Int, token: (Int, Int) -> Void) {
     let lanes = g == 3 ? 4 : g, tile = 16 / lanes
-    let nibbles = U32x16(repeating: 0x0F0F_0F0F), zero = U32x16()
     var t = 0
     while t < count {
         let n = count - t < tile ? count - t : tile
-        for k in 0..<n {
-            let record = src + (t + k) * rb
-            let w = record.loadUnaligned(as: U32x16.self)
-            let lo = transposeBytes(w & nibbles), hi = transposeBytes((w &>> U32x16(repeating: 4)) & nibbles)
-            let (step, mid) = quarterParameters(record + 64, groups)
-            let base = k * lanes
-            var p0 = mid * w0
-            fma16(&p0, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa0), hi, qb0)), step)
-            parts[base] = p0
-            if g > 1 {
-                var p = mid * w1
-                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa1), hi, qb1)), step)
-                parts[base + 1] = p
-            }
-            if g > 2 {
-                var p = mid * w2
-                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa2), hi, qb2)), step)
-                parts[base + 2] = p
-            }
-            if g > 3 {
-                var p = mid * w3
-                fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(zero, lo, qa3), hi, qb3)), step)
-                parts[base + 3] = p
-            }
-        }
+        for k in 0..<n { token(t + k, k * lanes) }
         storeTile(parts, factors, g, n, t, out, outStride)
         t += n
     }
 }
 
+/// Affine int8 scores of `g` (1…4, a literal after inlining) prepared queries at `area`.
+@inline(__always)
+private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let qa0 = headVector(a, g, 0, 0), qa1 = headVector(a, g, 1, 0), qa2 = headVector(a, g, 2, 0), qa3 = headVector(a, g, 3, 0)
+    let qb0 = headVector(a, g, 0, 64), qb1 = headVector(a, g, 1, 64), qb2 = headVector(a, g, 2, 64), qb3 = headVector(a, g, 3, 64)
+    let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
+    let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
+    let rb = 64 + 4 * groups
+    let nibbles = U32x16(repeating: 0x0F0F_0F0F)
+    /// Head j's partial vector: (lo + ½step)·Σq/(4s_q) + step·(q8 · codes), lane 4L + m = quarter m.
+    @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ lo: U32x16, _ hi: U32x16, _ qa: U32x16, _ qb: U32x16) -> F32x16 {
+        var p = mid * w
+        fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(U32x16(), lo, qa), hi, qb)), step)
+        return p
+    }
+    int8Tiles(g, count, parts, tileFactors(a, 384, g, 1), out, outStride) { t, base in
+        let record = src + t * rb
+        let w = record.loadUnaligned(as: U32x16.self)
+        let lo = transposeBytes(w & nibbles), hi = transposeBytes((w &>> U32x16(repeating: 4)) & nibbles)
+        let (step, mid) = quarterParameters(record + 64, groups)
+        parts[base] = part(mid, w0, step, lo, hi, qa0, qb0)
+        if g > 1 { parts[base + 1] = part(mid, w1, step, lo, hi, qa1, qb1) }
+        if g > 2 { parts[base + 2] = part(mid, w2, step, lo, hi, qa2, qb2) }
+        if g > 3 { parts[base + 3] = part(mid, w3, step, lo, hi, qa3, qb3) }
+    }
+}
+
 /// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector).
 @inline(__always)
-private func codebookInt8Pass(_ area: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
                               _ table: U32x16, _ levelScale: Float,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    let a = area
-    let qa0 = a.load(fromByteOffset: 192, as: U32x16.self), qb0 = a.load(fromByteOffset: 256, as: U32x16.self), c0 = a.load(fromByteOffset: 320, as: U32x16.self)
-    let qa1 = g > 1 ? a.load(fromByteOffset: 640, as: U32x16.self) : U32x16(), qb1 = g > 1 ? a.load(fromByteOffset: 704, as: U32x16.self) : U32x16()
-    let c1 = g > 1 ? a.load(fromByteOffset: 768, as: U32x16.self) : U32x16()
-    let qa2 = g > 2 ? a.load(fromByteOffset: 1088, as: U32x16.self) : U32x16(), qb2 = g > 2 ? a.load(fromByteOffset: 1152, as: U32x16.self) : U32x16()
-    let c2 = g > 2 ? a.load(fromByteOffset: 1216, as: U32x16.self) : U32x16()
-    let qa3 = g > 3 ? a.load(fromByteOffset: 1536, as: U32x16.self) : U32x16(), qb3 = g > 3 ? a.load(fromByteOffset: 1600, as: U32x16.self) : U32x16()
-    let c3 = g > 3 ? a.load(fromByteOffset: 1664, as: U32x16.self) : U32x16()
-    let factors = tileFactors(a, 388, g, levelScale)
+    let qa0 = headVector(a, g, 0, 192), qa1 = headVector(a, g, 1, 192), qa2 = headVector(a, g, 2, 192), qa3 = headVector(a, g, 3, 192)
+    let qb0 = headVector(a, g, 0, 256), qb1 = headVector(a, g, 1, 256), qb2 = headVector(a, g, 2, 256), qb3 = headVector(a, g, 3, 256)
+    let c0 = headVector(a, g, 0, 320), c1 = headVector(a, g, 1, 320), c2 = headVector(a, g, 2, 320), c3 = headVector(a, g, 3, 320)
     let rb = layout.recordBytes
-    let lanes = g == 3 ? 4 : g, tile = 16 / lanes
     let nibbles = U32x16(repeating: 0x0F0F_0F0F)
-    var t = 0
-    while t < count {
-        let n = count - t < tile ? count - t : tile
-        for k in 0..<n {
-            let record = src + (t + k) * rb
-            let w = record.loadUnaligned(as: U32x16.self)
-            let lo = qaq_shuffle_bytes(table, w & nibbles), hi = qaq_shuffle_bytes(table, (w &>> U32x16(repeating: 4)) & nibbles)
-            let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
-            let base = k * lanes
-            parts[base] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c0, lo, qa0), hi, qb0)) * scale
-            if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c1, lo, qa1), hi, qb1)) * scale }
-            if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c2, lo, qa2), hi, qb2)) * scale }
-            if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c3, lo, qa3), hi, qb3)) * scale }
-        }
-        storeTile(parts, factors, g, n, t, out, outStride)
-        t += n
+    int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
+        let record = src + t * rb
+        let w = record.loadUnaligned(as: U32x16.self)
+        let lo = qaq_shuffle_bytes(table, w & nibbles), hi = qaq_shuffle_bytes(table, (w &>> U32x16(repeating: 4)) & nibbles)
+        let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
+        parts[base] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c0, lo, qa0), hi, qb0)) * scale
+        if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c1, lo, qa1), hi, qb1)) * scale }
+        if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c2, lo, qa2), hi, qb2)) * scale }
+        if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c3, lo, qa3), hi, qb3)) * scale }
     }
 }
 
