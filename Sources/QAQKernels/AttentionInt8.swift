@@ -3,7 +3,7 @@ import _QAQSIMDShims
 
 // Decode-attention scores by integer dot products (DESIGN §5) for 4-bit keys of D = 128:
 // affine records (no outliers, G = 32, 64 or 128) and code-map records with one scale per
-// vector. Each query is quantized to int8 once per call and head, qᵢ ≈ s_q·q8ᵢ with
+// vector. Each query is quantized to int8 once per work item and head, qᵢ ≈ s_q·q8ᵢ with
 // s_q = max|q|/127 (round to nearest even); the codes are multiplied in 32-bit integers by
 // `vpdpbusd` (64 byte products per instruction) and the record's fp parameters are applied
 // once per group:
@@ -26,7 +26,7 @@ import _QAQSIMDShims
 // records the bytes are first transposed 4 × 4 within each 128-bit lane (one `vpshufb`):
 // lane 4L + m then holds the 4 bytes m of lanes 4L…4L+3, all of group m (quarter m of the
 // vector at any G ≥ 32), and the group's step multiplies the lane. The query bytes are laid
-// out the same way once per call.
+// out the same way when they are quantized.
 //
 // Integer accumulators cannot overflow: at most 8 products of |c| ≤ 255 by |q8| ≤ 127 per
 // lane and dot.
@@ -136,43 +136,25 @@ private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePoi
 }
 
 /// (step, lo + ½·step) of the groups of an affine record's quarters, lane 4L + m = quarter m
-/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`). With F16C: the pairs as 32-bit
-/// words spread to the quarters' lanes, then one conversion each for steps and los.
+/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`): the pairs as 32-bit words spread
+/// to the quarters' lanes, then one F16C conversion each for steps and los. (The int8 kernels
+/// run only with VNNI, so F16C is always there; elsewhere this compiles to placeholders.)
 @inline(__always)
 private func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
-    if qaq_f16c() != 0 {
-        let words: U32x16
-        if groups == 4 {
-            let w = meta.loadUnaligned(as: SIMD4<UInt32>.self)
-            words = U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
-        } else if groups == 2 {
-            let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
-            words = U32x16(w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1])
-        } else {
-            words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
-        }
-        let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
-        var mid = qaq_f16_decode(words)
-        fma16(&mid, step, F32x16(repeating: 0.5))
-        return (step, mid)
-    }
+    let words: U32x16
     if groups == 4 {
-        let h = meta.loadUnaligned(as: SIMD8<Float16>.self)
-        let s0 = Float(h[1]), s1 = Float(h[3]), s2 = Float(h[5]), s3 = Float(h[7])
-        let m0 = Float(h[0]) + 0.5 * s0, m1 = Float(h[2]) + 0.5 * s1, m2 = Float(h[4]) + 0.5 * s2, m3 = Float(h[6]) + 0.5 * s3
-        return (F32x16(s0, s1, s2, s3, s0, s1, s2, s3, s0, s1, s2, s3, s0, s1, s2, s3),
-                F32x16(m0, m1, m2, m3, m0, m1, m2, m3, m0, m1, m2, m3, m0, m1, m2, m3))
+        let w = meta.loadUnaligned(as: SIMD4<UInt32>.self)
+        words = U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
     } else if groups == 2 {
-        let h = meta.loadUnaligned(as: SIMD4<Float16>.self)
-        let s0 = Float(h[1]), s1 = Float(h[3])
-        let m0 = Float(h[0]) + 0.5 * s0, m1 = Float(h[2]) + 0.5 * s1
-        return (F32x16(s0, s0, s1, s1, s0, s0, s1, s1, s0, s0, s1, s1, s0, s0, s1, s1),
-                F32x16(m0, m0, m1, m1, m0, m0, m1, m1, m0, m0, m1, m1, m0, m0, m1, m1))
+        let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
+        words = U32x16(w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1])
     } else {
-        let h = meta.loadUnaligned(as: SIMD2<Float16>.self)
-        let s = Float(h[1])
-        return (F32x16(repeating: s), F32x16(repeating: Float(h[0]) + 0.5 * s))
+        words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
     }
+    let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
+    var mid = qaq_f16_decode(words)
+    fma16(&mid, step, F32x16(repeating: 0.5))
+    return (step, mid)
 }
 
 /// Writes the 16 lanes of a finished tile: `out[h·outStride + t + k] = r[k·lanes + h]·s_q(h)`.
@@ -341,7 +323,7 @@ extension Kernels {
     public static func prepareInt8Queries(
         affine: UnsafePointer<Float>, codebook: UnsafePointer<Float>, heads: Int, dim: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, dim == 128, heads >= 1, heads <= scratch.queryHeads, scratch.dim >= 16 else { return false }
+        guard hasInt8Scores, dim == 128, heads >= 1, heads <= scratch.queryHeads else { return false }
         prepareInt8(affine, codebook, heads, scratch)
         return true
     }
@@ -384,7 +366,7 @@ extension Reference {
         return amax >= 1e-30 ? (127 / amax, amax / 127) : (0, 0)
     }
 
-    /// Scalar reference of ``Kernels/scoresInt8(queries:heads:_:count:layout:out:outStride:scratch:)``:
+    /// Scalar reference of ``Kernels/scoresInt8(heads:_:count:layout:out:outStride:scratch:)``:
     /// s_q·Σ_g stepᵍ·Σ_{i∈g} q8ᵢ·cᵢ + Σ_g (loᵍ + ½stepᵍ)·Σ_{i∈g} qᵢ, integer dots exact, fp64 sums.
     public static func affineScoresInt8(
         queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
@@ -411,7 +393,7 @@ extension Reference {
         }
     }
 
-    /// Scalar reference of ``Kernels/codebookScoresInt8(queries:heads:_:count:layout:levels:out:outStride:scratch:)``:
+    /// Scalar reference of ``Kernels/codebookScoresInt8(heads:_:count:layout:levels:out:outStride:scratch:)``:
     /// s_q·s_l·scale·Σᵢ q8ᵢ·l8[cᵢ] with l8[c] = round(levels[c]·(127/max|levels|)), s_l = max|levels|/127; fp64.
     public static func codebookScoresInt8(
         queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,

@@ -29,9 +29,8 @@ public final class WorkerPool: @unchecked Sendable {
     private let finished = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var itemCount = 0
-    private var job: ((Int, Int) -> Void)?
-    private var rawJob: RawJob?
-    private var rawContext: UnsafeRawPointer?
+    private var job: RawJob?
+    private var jobContext: UnsafeRawPointer?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wake: UnsafeMutablePointer<pthread_cond_t>
     private var handles: [pthread_t] = []
@@ -84,41 +83,38 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `body(worker, item)` for every item in 0..<items, spread over the caller (worker 0)
-    /// and the pool's workers. Returns when every item is done.
+    /// and the pool's workers. Returns when every item is done. (A C-convention job over a
+    /// pointer to `body`: see ``run(items:context:_:)``.)
     public func run(items: Int, _ body: (Int, Int) -> Void) {
-        guard items > 0 else { return }
-        if handles.isEmpty || items == 1 {
-            for i in 0..<items { body(0, i) }
-            return
-        }
         withoutActuallyEscaping(body) { body in
-            job = body
-            start(items)
-            drain(worker: 0, body)
-            waitForWorkers()
-            job = nil
+            var body = body
+            withUnsafePointer(to: &body) { p in
+                run(items: items, context: UnsafeRawPointer(p)) { raw, worker, i in
+                    raw!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(worker, i)
+                }
+            }
         }
     }
 
     /// A job as a C function over a context pointer: `body(context, worker, item)`.
     public typealias RawJob = @convention(c) (UnsafeRawPointer?, Int, Int) -> Void
 
-    /// ``run(items:_:)`` for a C-convention job and its context: no closure is formed, so
-    /// nothing is allocated per call (a closure made escaping for the workers is boxed on
-    /// the heap). `context` must stay valid until the call returns.
+    /// Runs `body(context, worker, item)` for every item, as ``run(items:_:)``: the pool's one
+    /// job representation. No closure is stored for the workers, so nothing is allocated per
+    /// call. `context` must stay valid until the call returns.
     public func run(items: Int, context: UnsafeRawPointer, _ body: RawJob) {
         guard items > 0 else { return }
         if handles.isEmpty || items == 1 {
             for i in 0..<items { body(context, 0, i) }
             return
         }
-        rawJob = body
-        rawContext = context
+        job = body
+        jobContext = context
         start(items)
-        drainRaw(worker: 0)
+        drain(worker: 0)
         waitForWorkers()
-        rawJob = nil
-        rawContext = nil
+        job = nil
+        jobContext = nil
     }
 
     /// Publishes a job of `items` items to the workers (the job set before this call).
@@ -140,17 +136,9 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    private func drain(worker: Int, _ body: (Int, Int) -> Void) {
-        while true {
-            let i = nextItem.add(1, ordering: .relaxed).oldValue
-            if i >= itemCount { return }
-            body(worker, i)
-        }
-    }
-
-    private func drainRaw(worker: Int) {
-        guard let body = rawJob else { return }
-        let context = rawContext
+    private func drain(worker: Int) {
+        guard let body = job else { return }
+        let context = jobContext
         while true {
             let i = nextItem.add(1, ordering: .relaxed).oldValue
             if i >= itemCount { return }
@@ -183,7 +171,7 @@ public final class WorkerPool: @unchecked Sendable {
             }
             if stopping.load(ordering: .acquiring) { return }
             seen = generation.load(ordering: .acquiring)
-            if let job { drain(worker: index, job) } else { drainRaw(worker: index) }
+            drain(worker: index)
             finished.add(1, ordering: .releasing)
         }
     }

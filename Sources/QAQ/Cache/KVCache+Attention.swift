@@ -148,8 +148,6 @@ extension KVCache {
             queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
             partial: partial, partialRotated: partialRotated, stats: stats,
             scores: keepScores ? scoresAll : nil, byPosition: byPosition)
-        // Closure literals passed straight to the call (a closure stored in a local is
-        // escaping, and its context was heap-allocated on every call).
         if let pool = ws.pool(for: plan) {
             // A C-convention job over a pointer to (context, workspace): no closure context to box.
             var job = AttentionJob(context: context, workspace: ws)
