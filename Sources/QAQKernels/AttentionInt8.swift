@@ -1,9 +1,8 @@
 import QAQLayout
 import _QAQSIMDShims
 
-// Decode-attention scores by integer dot products (DESIGN §5) for 4-bit keys of D = 128:
-// affine records (no outliers, G = 32, 64 or 128) and code-map records with one scale per
-// vector. Each query is quantized to int8 once per work item and head, qᵢ ≈ s_q·q8ᵢ with
+// Decode-attention scores by integer dot products (DESIGN §5) for 4-bit keys of D = 128 and
+// D = 64: affine records (no outliers, G ≥ 32) and code-map records with one scale per vector. Each query is quantized to int8 once per work item and head, qᵢ ≈ s_q·q8ᵢ with
 // s_q = max|q|/127 (round to nearest even); the codes are multiplied in 32-bit integers by
 // `vpdpbusd` (64 byte products per instruction) and the record's fp parameters are applied
 // once per group:
@@ -28,6 +27,15 @@ import _QAQSIMDShims
 // vector at any G ≥ 32), and the group's step multiplies the lane. The query bytes are laid
 // out the same way when they are quantized.
 //
+// D = 64: the 32 code bytes are one 16-bit-lane word (lane j: elements j, j + 16, j + 32,
+// j + 48 at bits 0, 4, 8, 12), lane j in bits 16(j >> 3)… of 32-bit unit j mod 8. Loaded into
+// both halves of one 512-bit vector, the low half's low nibbles and the high half's high
+// nibbles are all 64 codes, byte 4k + r of 32-bit lane k holding element
+// (k mod 8) + 8(r >> 1) + 32(r & 1) + 16(k >> 3): one `vpdpbusd` per head and token. For affine records the bytes are deinterleaved within each 128-bit lane (even bytes
+// to lanes 4L, 4L + 1, odd bytes to 4L + 2, 4L + 3), so lane 4L + m holds elements of group
+// m >> 1 at G = 32 (elements < 32 or ≥ 32) — the quarter-to-group map of D = 128 at G = 64,
+// and the same ``quarterParameters``.
+//
 // Integer accumulators cannot overflow: at most 8 products of |c| ≤ 255 by |q8| ≤ 127 per
 // lane and dot.
 
@@ -38,6 +46,31 @@ private func transposeBytes(_ v: U32x16) -> U32x16 {
                                 0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
                                 0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
                                 0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703))
+}
+
+/// D = 64 affine: per 128-bit lane, bytes 0…7 of the result are the even bytes of `v`, bytes
+/// 8…15 the odd ones.
+@inline(__always)
+private func deinterleaveBytes(_ v: U32x16) -> U32x16 {
+    qaq_shuffle_bytes(v, U32x16(0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
+                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
+                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
+                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09))
+}
+
+/// The 64 codes of a D = 64 record (4-bit) as one byte each, in the order stated at the top.
+@inline(__always)
+private func codes64(_ record: UnsafeRawPointer) -> U32x16 {
+    (qaq_load_32_twice(record) &>> U32x16(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4)) & U32x16(repeating: 0x0F0F_0F0F)
+}
+
+/// The element whose code is byte `p` (0…63) of ``codes64(_:)``; `deinterleaved`: of
+/// ``deinterleaveBytes(_:)`` applied to it.
+@inline(__always)
+private func element64(_ p: Int, deinterleaved: Bool) -> Int {
+    let s = deinterleaved ? (p & ~15) | (2 &* (p & 7) &+ ((p &>> 3) & 1)) : p
+    let k = s &>> 2, r = s & 3
+    return (k & 7) &+ 8 &* (r &>> 1) &+ 32 &* (r & 1) &+ 16 &* (k &>> 3)
 }
 
 /// 1.5·2²³: for |x| < 2²², x + magic rounds x to an integer (nearest, ties to even), held in
@@ -109,6 +142,44 @@ private func int8Query(_ qr: UnsafeRawPointer, _ base: UnsafeMutableRawPointer, 
         base.storeBytes(of: corr, toByteOffset: 320, as: U32x16.self)
     }
     return inv
+}
+
+/// The int8 forms of one D = 64 query at `base`, at the offsets of D = 128: affine bytes
+/// (deinterleaved order, one vector at 0), lo weights (lane 4L + m = Σ of group m >> 1's qᵢ
+/// over 8·s_q) and s_q; or code-map bytes (at 192), correction (at 320) and s_q. Scalar: once
+/// per item and head.
+@inline(__always)
+private func int8Query64(_ q: UnsafePointer<Float>, _ base: UnsafeMutableRawPointer, affine: Bool) {
+    var amax: Float = 0
+    for i in 0..<64 { let a = q[i] < 0 ? -q[i] : q[i]; if a > amax { amax = a } }
+    let usable = amax >= 1e-30
+    let inv: Float = usable ? 127 / amax : 0
+    base.storeBytes(of: usable ? amax / 127 : 0, toByteOffset: affine ? 384 : 388, as: Float.self)
+    let bytes = base + (affine ? 0 : 192)
+    var corr = U32x16()
+    for p in 0..<64 {
+        let e = element64(p, deinterleaved: affine)
+        let q8 = Int32((q[e] * inv + 12_582_912) - 12_582_912)
+        bytes.storeBytes(of: UInt8(truncatingIfNeeded: q8), toByteOffset: p, as: UInt8.self)
+        corr[p &>> 2] = corr[p &>> 2] &+ UInt32(bitPattern: -128 &* q8)
+    }
+    if affine {
+        var s0: Float = 0, s1: Float = 0
+        for i in 0..<32 { s0 += q[i]; s1 += q[32 + i] }
+        let f = 0.125 * inv, w0 = s0 * f, w1 = s1 * f
+        base.storeBytes(of: F32x16(w0, w0, w1, w1, w0, w0, w1, w1, w0, w0, w1, w1, w0, w0, w1, w1), toByteOffset: 128, as: F32x16.self)
+    } else {
+        base.storeBytes(of: corr, toByteOffset: 320, as: U32x16.self)
+    }
+}
+
+@inline(never)
+private func prepareInt8Dim64(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePointer<Float>, _ heads: Int, _ scratch: AttentionScratch) {
+    for h in 0..<heads {
+        let base = scratch.int8Queries + headStride * h
+        int8Query64(qAffine + 64 * h, base, affine: true)
+        int8Query64(qCodebook + 64 * h, base, affine: false)
+    }
 }
 
 @inline(never)
@@ -249,6 +320,49 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawP
     }
 }
 
+/// Affine int8 scores of D = 64 records (``affineInt8Pass`` with one dot per head and token).
+@inline(__always)
+private func affineInt8Pass64(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let q0 = headVector(a, g, 0, 0), q1 = headVector(a, g, 1, 0), q2 = headVector(a, g, 2, 0), q3 = headVector(a, g, 3, 0)
+    let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
+    let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
+    let rb = 32 + 4 * groups
+    @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ c: U32x16, _ q: U32x16) -> F32x16 {
+        var p = mid * w
+        fma16(&p, qaq_i32_to_f32(qaq_dpbusd(U32x16(), c, q)), step)
+        return p
+    }
+    int8Tiles(g, count, parts, tileFactors(a, 384, g, 1), out, outStride) { t, base in
+        let record = src + t * rb
+        let c = deinterleaveBytes(codes64(record))
+        let (step, mid) = quarterParameters(record + 32, groups)
+        parts[base] = part(mid, w0, step, c, q0)
+        if g > 1 { parts[base + 1] = part(mid, w1, step, c, q1) }
+        if g > 2 { parts[base + 2] = part(mid, w2, step, c, q2) }
+        if g > 3 { parts[base + 3] = part(mid, w3, step, c, q3) }
+    }
+}
+
+/// Code-map int8 scores of D = 64 records (``codebookInt8Pass`` with one dot per head and token).
+@inline(__always)
+private func codebookInt8Pass64(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
+                                _ table: U32x16, _ levelScale: Float,
+                                _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let q0 = headVector(a, g, 0, 192), q1 = headVector(a, g, 1, 192), q2 = headVector(a, g, 2, 192), q3 = headVector(a, g, 3, 192)
+    let c0 = headVector(a, g, 0, 320), c1 = headVector(a, g, 1, 320), c2 = headVector(a, g, 2, 320), c3 = headVector(a, g, 3, 320)
+    let rb = layout.recordBytes
+    int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
+        let record = src + t * rb
+        let l = qaq_shuffle_bytes(table, codes64(record))
+        let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
+        parts[base] = qaq_i32_to_f32(qaq_dpbusd(c0, l, q0)) * scale
+        if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(c1, l, q1)) * scale }
+        if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(c2, l, q2)) * scale }
+        if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(c3, l, q3)) * scale }
+    }
+}
+
 // One function per head count (a literal g inside), as the fp32 kernels do per shape.
 @inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, src, n, gr, o, os, p) }
 @inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, src, n, gr, o, os, p) }
@@ -260,17 +374,31 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawP
 @inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, src, n, l, t, ls, o, os, p) }
 @inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, src, n, l, t, ls, o, os, p) }
 
-private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+@inline(never) private func affineInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 1, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 2, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 3, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 4, src, n, gr, o, os, p) }
+
+@inline(never) private func codebookInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 1, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 2, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 3, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 4, src, n, l, t, ls, o, os, p) }
+
+private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ dim64: Bool, _ groups: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
     let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
     var h0 = 0
     while h0 < heads {
         let o = out + h0 * outStride, a = area + headStride * h0
-        switch heads - h0 {
-        case 1: affineInt8Pass1(a, src, count, groups, o, outStride, parts); h0 += 1
-        case 2: affineInt8Pass2(a, src, count, groups, o, outStride, parts); h0 += 2
-        case 3: affineInt8Pass3(a, src, count, groups, o, outStride, parts); h0 += 3
-        default: affineInt8Pass4(a, src, count, groups, o, outStride, parts); h0 += 4
+        switch (heads - h0, dim64) {
+        case (1, false): affineInt8Pass1(a, src, count, groups, o, outStride, parts); h0 += 1
+        case (2, false): affineInt8Pass2(a, src, count, groups, o, outStride, parts); h0 += 2
+        case (3, false): affineInt8Pass3(a, src, count, groups, o, outStride, parts); h0 += 3
+        case (_, false): affineInt8Pass4(a, src, count, groups, o, outStride, parts); h0 += 4
+        case (1, true): affineInt8Pass64x1(a, src, count, groups, o, outStride, parts); h0 += 1
+        case (2, true): affineInt8Pass64x2(a, src, count, groups, o, outStride, parts); h0 += 2
+        case (3, true): affineInt8Pass64x3(a, src, count, groups, o, outStride, parts); h0 += 3
+        case (_, true): affineInt8Pass64x4(a, src, count, groups, o, outStride, parts); h0 += 4
         }
     }
 }
@@ -279,14 +407,19 @@ private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: 
                                 _ table: U32x16, _ levelScale: Float,
                                 _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
     let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
+    let dim64 = layout.dim == 64
     var h0 = 0
     while h0 < heads {
         let o = out + h0 * outStride, a = area + headStride * h0
-        switch heads - h0 {
-        case 1: codebookInt8Pass1(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
-        case 2: codebookInt8Pass2(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
-        case 3: codebookInt8Pass3(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
-        default: codebookInt8Pass4(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
+        switch (heads - h0, dim64) {
+        case (1, false): codebookInt8Pass1(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
+        case (2, false): codebookInt8Pass2(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
+        case (3, false): codebookInt8Pass3(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
+        case (_, false): codebookInt8Pass4(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
+        case (1, true): codebookInt8Pass64x1(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 1
+        case (2, true): codebookInt8Pass64x2(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 2
+        case (3, true): codebookInt8Pass64x3(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 3
+        case (_, true): codebookInt8Pass64x4(a, src, count, layout, table, levelScale, o, outStride, parts); h0 += 4
         }
     }
 }
@@ -318,39 +451,41 @@ extension Kernels {
     /// the integer-dot scores that follow on the same scratch: `affine` (scored against
     /// affine records) and `codebook` (against code-map records: the queries rotated into the
     /// code maps' domain, or the same pointer). Once per call and KV head, not per page.
-    /// Returns false (nothing written) where this level has no integer dot, D ≠ 128 or the
-    /// scratch serves fewer query heads.
+    /// Returns false (nothing written) where this level has no integer dot, D is neither 64
+    /// nor 128, or the scratch serves fewer query heads.
     public static func prepareInt8Queries(
         affine: UnsafePointer<Float>, codebook: UnsafePointer<Float>, heads: Int, dim: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, dim == 128, heads >= 1, heads <= scratch.queryHeads else { return false }
-        prepareInt8(affine, codebook, heads, scratch)
+        guard hasInt8Scores, dim == 128 || dim == 64, heads >= 1, heads <= scratch.queryHeads else { return false }
+        if dim == 64 { prepareInt8Dim64(affine, codebook, heads, scratch) } else { prepareInt8(affine, codebook, heads, scratch) }
         return true
     }
 
     /// ``scores(queries:heads:_:count:layout:out:outStride:scratch:)`` by int8 dot products
     /// (the contract at the top of AttentionInt8.swift) for the queries of the last
     /// ``prepareInt8Queries(affine:codebook:heads:dim:scratch:)`` on `scratch`, over affine
-    /// records of D = 128, b = 4, G ≥ 32, no outliers. Returns false (nothing written) for any
-    /// other layout, or where this level has no integer dot product.
+    /// records of D = 128 or 64, b = 4, G ≥ 32, no outliers. The prepared queries must be of
+    /// the same D. Returns false (nothing written) for any other layout, or where this level
+    /// has no integer dot product.
     public static func scoresInt8(
         heads: Int, _ src: UnsafeRawPointer, count: Int, layout: PackedLayout,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.outlierCount == 0, layout.groupSize >= 32,
-              heads <= scratch.queryHeads else { return false }
-        affineInt8Scores(heads, src, count, 128 / layout.groupSize, out, outStride, scratch)
+        guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits == 4, layout.outlierCount == 0,
+              layout.groupSize >= 32, heads <= scratch.queryHeads else { return false }
+        affineInt8Scores(heads, src, count, layout.dim == 64, layout.dim / layout.groupSize, out, outStride, scratch)
         return true
     }
 
     /// ``codebookScores(queries:heads:_:count:layout:levels:out:outStride:scratch:)`` by int8
-    /// dot products for the prepared code-map queries, over records of D = 128, b = 4, one
-    /// scale per vector; false (nothing written) otherwise.
+    /// dot products for the prepared code-map queries, over records of D = 128 or 64, b = 4,
+    /// one scale per vector; false (nothing written) otherwise.
     public static func codebookScoresInt8(
         heads: Int, _ src: UnsafeRawPointer, count: Int, layout: CodebookLayout, levels: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, layout.dim == 128, layout.bits == 4, layout.groupCount == 1, heads <= scratch.queryHeads else { return false }
+        guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits == 4, layout.groupCount == 1,
+              heads <= scratch.queryHeads else { return false }
         let (table, levelScale) = int8LevelTable(levels)
         codebookInt8Scores(heads, src, count, layout, table, levelScale, out, outStride, scratch)
         return true

@@ -38,7 +38,7 @@ public struct Catalogue: Sendable, Equatable {
     /// Head dimensions whose 4-bit affine pages have integer-dot (int8) score kernels; other
     /// pages take fp32 even under `AttentionPlan.integerDot`, so the planner offers int8 only
     /// for these.
-    public static let integerDotHeadDims: Set<Int> = [128]
+    public static let integerDotHeadDims: Set<Int> = [64, 128]
 
     /// Whether int8 scores can differ from fp32 for a problem on a host: an AVX-512 VNNI CPU at
     /// ISA level v4 (the topology's level and features, i.e. ``QAQ/ISALevel/featureNames``) and

@@ -9,10 +9,10 @@ private func fp32Tolerance(_ n: Int, _ bound: Double) -> Double { Double(n + 8) 
 
 /// Query rows for the int8 tests: Gaussian heads, one all-zero head, one with a single large
 /// channel (the int8 scale then coarse for every other channel).
-private func int8Queries(heads: Int, seed: UInt64) -> [Float] {
-    var q = DataMaker.rows(count: heads, dim: 128, seed: seed, outlierChannels: 0, spikes: false)
-    if heads > 2 { for i in 0..<128 { q[128 + i] = 0 } }
-    if heads > 3 { q[3 * 128 + 17] = 40 }
+private func int8Queries(heads: Int, dim d: Int, seed: UInt64) -> [Float] {
+    var q = DataMaker.rows(count: heads, dim: d, seed: seed, outlierChannels: 0, spikes: false)
+    if heads > 2 { for i in 0..<d { q[d + i] = 0 } }
+    if heads > 3 { q[3 * d + 17] = 40 }
     return q
 }
 
@@ -21,7 +21,7 @@ struct AttentionInt8Tests {
     static let headCounts = [1, 2, 3, 4, 5, 8]
     static let counts = [1, 3, 16, 17, 40]
 
-    @Test("affine 4-bit D = 128: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's bound; false elsewhere",
+    @Test("affine 4-bit D = 128 and 64: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's bound; false elsewhere",
           arguments: ISALevel.available)
     func affine(isa: ISALevel) throws {
         let k = AttentionKernels.forLevel(isa)
@@ -29,22 +29,22 @@ struct AttentionInt8Tests {
         let scratch = AttentionScratch(dim: 256, queryHeads: 8)
         defer { scratch.deallocate() }
         var n = 0
-        for g in [32, 64, 128] {
+        for (d, g) in [(128, 32), (128, 64), (128, 128), (64, 32), (64, 64)] {
             for heads in Self.headCounts {
                 n += 1
                 let count = Self.counts[n % Self.counts.count]
-                let layout = try PackedLayout(dim: 128, groupSize: g, bits: 4, outlierCount: 0)
-                var x = DataMaker.rows(count: count, dim: 128, seed: UInt64(100 + n))
-                if count > 2 { for i in 0..<128 { x[128 + i] = 0.25 } }   // a zero-range token
+                let layout = try PackedLayout(dim: d, groupSize: g, bits: 4, outlierCount: 0)
+                var x = DataMaker.rows(count: count, dim: d, seed: UInt64(100 + n))
+                if count > 2 { for i in 0..<d { x[d + i] = 0.25 } }   // a zero-range token
                 let bytes = pack(x, layout: layout, kernels: .reference).bytes
                 let xhat = unpack(bytes, layout: layout, kernels: .reference)
-                let q = int8Queries(heads: heads, seed: UInt64(200 + n))
+                let q = int8Queries(heads: heads, dim: d, seed: UInt64(200 + n))
                 let stride = count + 2
                 var out = [Float](repeating: .nan, count: heads * stride), ref = out
                 let ran = bytes.withUnsafeBytes { src in
                     q.withUnsafeBufferPointer { qb in
                         out.withUnsafeMutableBufferPointer {
-                            k.prepareInt8(qb.baseAddress!, qb.baseAddress!, heads, 128, scratch)
+                            k.prepareInt8(qb.baseAddress!, qb.baseAddress!, heads, d, scratch)
                                 && k.scoresInt8(heads, src.baseAddress!, count, layout, $0.baseAddress!, stride, scratch)
                         }
                     }
@@ -63,26 +63,26 @@ struct AttentionInt8Tests {
                     }
                 }
                 for h in 0..<heads {
-                    let qh = Array(q[(h * 128)..<((h + 1) * 128)])
+                    let qh = Array(q[(h * d)..<((h + 1) * d)])
                     let sq = Double(qh.map { abs($0) }.max()!) / 127
                     for t in 0..<count {
                         var exact = 0.0, magnitude = 0.0, codeSteps = 0.0
-                        let maxX = xhat[(t * 128)..<((t + 1) * 128)].map { abs(Double($0)) }.max()!
+                        let maxX = xhat[(t * d)..<((t + 1) * d)].map { abs(Double($0)) }.max()!
                         bytes.withUnsafeBytes { src in
                             let record = src.baseAddress! + t * layout.recordBytes
-                            for i in 0..<128 {
+                            for i in 0..<d {
                                 let (lo, step) = QAQKernelsBase.Reference.metadata(record, layout, group: i / g)
                                 let c = Double(QAQKernelsBase.Reference.code(record, layout, element: i))
-                                exact += Double(qh[i]) * Double(xhat[t * 128 + i])
+                                exact += Double(qh[i]) * Double(xhat[t * d + i])
                                 codeSteps += c * Double(step)
-                                magnitude += abs(Double(qh[i])) * (abs(Double(xhat[t * 128 + i])) + 2 * maxX + abs(Double(lo)))
+                                magnitude += abs(Double(qh[i])) * (abs(Double(xhat[t * d + i])) + 2 * maxX + abs(Double(lo)))
                             }
                         }
                         let got = Double(out[h * stride + t]), r = Double(ref[h * stride + t])
-                        #expect(abs(got - r) <= fp32Tolerance(128, magnitude), "\(isa) G \(g) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
+                        #expect(abs(got - r) <= fp32Tolerance(d, magnitude), "\(isa) D \(d) G \(g) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
                         // The stated bound: ½·s_q·Σ step·c, plus fp32 rounding of the fp64 side.
-                        let bound = 0.5 * sq * codeSteps + fp32Tolerance(128, magnitude)
-                        #expect(abs(r - exact) <= bound, "\(isa) G \(g) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
+                        let bound = 0.5 * sq * codeSteps + fp32Tolerance(d, magnitude)
+                        #expect(abs(r - exact) <= bound, "\(isa) D \(d) G \(g) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
                     }
                 }
             }
@@ -90,7 +90,7 @@ struct AttentionInt8Tests {
         // Layouts without an integer kernel: nothing written, false.
         for layout in [try PackedLayout(dim: 128, groupSize: 32, bits: 3, outlierCount: 0),
                        try PackedLayout(dim: 128, groupSize: 32, bits: 4, outlierCount: 2),
-                       try PackedLayout(dim: 64, groupSize: 32, bits: 4, outlierCount: 0)] {
+                       try PackedLayout(dim: 96, groupSize: 32, bits: 4, outlierCount: 0)] {
             let x = DataMaker.rows(count: 3, dim: layout.dim, seed: 9)
             let bytes = pack(x, layout: layout, kernels: .reference).bytes
             let q = DataMaker.rows(count: 1, dim: layout.dim, seed: 10, outlierChannels: 0, spikes: false)
@@ -106,7 +106,7 @@ struct AttentionInt8Tests {
         }
     }
 
-    @Test("code-map 4-bit D = 128: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's and levels' bound",
+    @Test("code-map 4-bit D = 128 and 64: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's and levels' bound",
           arguments: ISALevel.available)
     func codebook(isa: ISALevel) throws {
         let k = AttentionKernels.forLevel(isa)
@@ -114,18 +114,18 @@ struct AttentionInt8Tests {
         let scratch = AttentionScratch(dim: 256, queryHeads: 8)
         defer { scratch.deallocate() }
         var n = 0
-        for scale in [CodebookLayout.ScaleMode.vectorF16, .vectorLog8] {
+        for (d, scale) in [(128, CodebookLayout.ScaleMode.vectorF16), (128, .vectorLog8), (64, .vectorF16), (64, .vectorLog8)] {
             for heads in Self.headCounts {
                 n += 1
                 let count = Self.counts[n % Self.counts.count]
-                let codec = try RotatedCodebookCodec(dim: 128, bits: 4, scale: scale, rotation: .none, kernels: .forLevel(isa))
-                var x = DataMaker.rows(count: count, dim: 128, seed: UInt64(300 + n))
-                if count > 2 { for i in 0..<128 { x[128 + i] = 0 } }   // an all-zero token: scale 0
+                let codec = try RotatedCodebookCodec(dim: d, bits: 4, scale: scale, rotation: .none, kernels: .forLevel(isa))
+                var x = DataMaker.rows(count: count, dim: d, seed: UInt64(300 + n))
+                if count > 2 { for i in 0..<d { x[d + i] = 0 } }   // an all-zero token: scale 0
                 var bytes = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
                 try x.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBytes { try codec.encode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
-                var xhat = [Float](repeating: 0, count: count * 128)
+                var xhat = [Float](repeating: 0, count: count * d)
                 bytes.withUnsafeBytes { src in xhat.withUnsafeMutableBufferPointer { codec.decode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
-                let q = int8Queries(heads: heads, seed: UInt64(400 + n)), decoy = q.map { -3 * $0 + 1 }
+                let q = int8Queries(heads: heads, dim: d, seed: UInt64(400 + n)), decoy = q.map { -3 * $0 + 1 }
                 var out = [Float](repeating: .nan, count: heads * count), ref = out
                 let ran = bytes.withUnsafeBytes { src in
                     codec.levels.withUnsafeBufferPointer { lv in
@@ -133,7 +133,7 @@ struct AttentionInt8Tests {
                             decoy.withUnsafeBufferPointer { db in
                                 out.withUnsafeMutableBufferPointer {
                                     // The affine side gets other queries: the code-map side must not read them.
-                                    k.prepareInt8(db.baseAddress!, qb.baseAddress!, heads, 128, scratch)
+                                    k.prepareInt8(db.baseAddress!, qb.baseAddress!, heads, d, scratch)
                                         && k.codebookScoresInt8(heads, src.baseAddress!, count, codec.layout, lv.baseAddress!, $0.baseAddress!, count, scratch)
                                 }
                             }
@@ -154,26 +154,26 @@ struct AttentionInt8Tests {
                 }
                 let levelMax = Double(codec.levels.map { abs($0) }.max()!), sl = levelMax / 127
                 for h in 0..<heads {
-                    let qh = Array(q[(h * 128)..<((h + 1) * 128)])
+                    let qh = Array(q[(h * d)..<((h + 1) * d)])
                     let sq = Double(qh.map { abs($0) }.max()!) / 127
                     for t in 0..<count {
                         var exact = 0.0, magnitude = 0.0, bound = 0.0
                         let s = bytes.withUnsafeBytes { QAQKernelsBase.Reference.codebookScale($0.baseAddress! + t * codec.layout.recordBytes, codec.layout, group: 0) }
-                        for i in 0..<128 {
-                            let xv = Double(xhat[t * 128 + i])
+                        for i in 0..<d {
+                            let xv = Double(xhat[t * d + i])
                             exact += Double(qh[i]) * xv
                             magnitude += abs(Double(qh[i])) * (abs(xv) + Double(s) * sl)
                             // |x̂| = |level|·scale: ½s_q·(|level| + ½s_l)·scale + ½s_l·scale·|q|.
                             bound += 0.5 * sq * (abs(xv) + 0.5 * sl * Double(s)) + 0.5 * sl * Double(s) * abs(Double(qh[i]))
                         }
                         let got = Double(out[h * count + t]), r = Double(ref[h * count + t])
-                        #expect(abs(got - r) <= fp32Tolerance(128, magnitude), "\(isa) \(scale) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
-                        #expect(abs(r - exact) <= bound + fp32Tolerance(128, magnitude), "\(isa) \(scale) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
+                        #expect(abs(got - r) <= fp32Tolerance(d, magnitude), "\(isa) D \(d) \(scale) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
+                        #expect(abs(r - exact) <= bound + fp32Tolerance(d, magnitude), "\(isa) D \(d) \(scale) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
                     }
                 }
             }
         }
-        for (bits, scale, d) in [(3, CodebookLayout.ScaleMode.vectorF16, 128), (4, .groupF16(32), 128), (4, .vectorF16, 64)] {
+        for (bits, scale, d) in [(3, CodebookLayout.ScaleMode.vectorF16, 128), (4, .groupF16(32), 128), (4, .vectorF16, 96)] {
             let codec = try RotatedCodebookCodec(dim: d, bits: bits, scale: scale, rotation: .none, kernels: .forLevel(isa))
             let bytes = [UInt8](repeating: 0, count: 2 * codec.bytesPerVector)
             let q = [Float](repeating: 1, count: d)
@@ -192,10 +192,11 @@ struct AttentionInt8Tests {
         }
     }
 
-    @Test("the cache with integerDot at v4: adds at most a quarter of the output error the 4-bit storage already has; elsewhere identical to fp32",
-          arguments: ["uniform:4:32", "uniform:4:128", "rlm:4:3:window=4", "rlm:4:4:scale=log8:window=4"])
-    func cache(spec: String) throws {
-        let kvHeads = 2, g = 4, d = 128, n = 90
+    @Test("the cache with integerDot at v4: adds at most a quarter (D = 128) or 60 % (D = 64) of the output error the 4-bit storage already has; elsewhere identical to fp32",
+          arguments: [("uniform:4:32", 128), ("uniform:4:128", 128), ("rlm:4:3:window=4", 128), ("rlm:4:4:scale=log8:window=4", 128),
+                      ("uniform:4:32", 64), ("uniform:4:64", 64), ("rlm:4:3:window=4", 64)])
+    func cache(spec: String, d: Int) throws {
+        let kvHeads = 2, g = 4, n = 90
         let data = SyntheticKV(tokens: n, kvHeads: kvHeads, queryHeadsPerKVHead: g, dim: d, seed: 5)
         /// Attention over the unquantized keys and values (fp64): what the cache approximates.
         func exact(_ q: [Float], tokens: Int) -> [Double] {
@@ -235,8 +236,11 @@ struct AttentionInt8Tests {
                     let int8 = try cache.attention(layer: 0, queries: q)
                     if isa == .v4 {
                         let storage = distance(fp32, truth), added = distance(int8, fp32.map(Double.init))
-                        #expect(added > 0, "\(spec): the int8 path ran")
-                        #expect(added <= 0.25 * storage, "\(spec) t \(t) threads \(threads): int8 adds \(added), the 4-bit storage's error is \(storage)")
+                        // Measured: D = 128 adds 0.4–8.6 % of the storage error; D = 64 up to 48 %
+                        // (t = 20, uniform:4:32, where the 4-bit storage error is smallest).
+                        let share = d == 128 ? 0.25 : 0.6
+                        #expect(added > 0, "\(spec) D \(d): the int8 path ran")
+                        #expect(added <= share * storage, "\(spec) D \(d) t \(t) threads \(threads): int8 adds \(added), the 4-bit storage's error is \(storage)")
                     } else {
                         #expect(int8 == fp32, "\(spec) \(isa): no int8 kernel, the fp32 one")
                     }

@@ -103,12 +103,16 @@ struct IntegerDotPlannerTests {
         #expect(Catalogue.forProblem(plannerProblem, effort: .estimate, start: start, topology: t, groupSizes: [32], int8GroupSizes: [32]).dots == [.fp32])
         #expect(Catalogue.forProblem(plannerProblem, effort: .measure, start: start, topology: syntheticTopology(cores: 2), groupSizes: [32],
                                      int8GroupSizes: [32]).dots == [.fp32])
+        let d96 = Problem(headDim: 96, kvHeads: 8, gqa: 4, contextBucket: 8192, threads: 2)
+        #expect(Catalogue.forProblem(d96, effort: .patient, start: Estimate.variant(for: d96, topology: t), topology: t, groupSizes: [32],
+                                     int8GroupSizes: [32]).dots == [.fp32])
         let d64 = Problem(headDim: 64, kvHeads: 8, gqa: 4, contextBucket: 8192, threads: 2)
         #expect(Catalogue.forProblem(d64, effort: .patient, start: Estimate.variant(for: d64, topology: t), topology: t, groupSizes: [32],
-                                     int8GroupSizes: [32]).dots == [.fp32])
+                                     int8GroupSizes: [32]).dots == [.fp32, .int8])
         #expect(Catalogue.forProblem(plannerProblem, effort: .patient, start: start, topology: t, groupSizes: [32, 64]).dots == [.fp32])
         #expect(!Catalogue.forProblem(plannerProblem, effort: .measure, start: start, topology: t, groupSizes: [32, 64]).contains(v))
-        #expect(Catalogue.integerDotAvailable(headDim: 128, topology: t))
+        #expect(Catalogue.integerDotAvailable(headDim: 128, topology: t) && Catalogue.integerDotAvailable(headDim: 64, topology: t))
+        #expect(!Catalogue.integerDotAvailable(headDim: 96, topology: t))
         #expect(!Catalogue.integerDotAvailable(headDim: 128, topology: syntheticTopology()))
     }
 
@@ -167,7 +171,7 @@ struct IntegerDotPlannerTests {
         let timer = CostModelTimer(cost: int8Cost)
         let plans = Planner(topology: t, settings: settings(), quality: int8Gate(int8Factor: 1.02), clock: { timer.now })
             .plan([plannerProblem, Problem(headDim: 64, kvHeads: 3, gqa: 3, contextBucket: 1024, threads: 2)], timer: timer)
-        #expect(plans[0].chosen.variant.dot == .int8 && plans[1].chosen.variant.dot == .fp32)
+        #expect(plans[0].chosen.variant.dot == .int8 && plans[1].chosen.variant.dot == .int8)
         let profile = Profile(createdAt: "2026-01-02T03:04:05Z", effort: .measure, host: HostFingerprint(t), plans: plans,
                               qualityBudget: 0.18, measureSeconds: 1)
         let bytes = try profile.encoded()

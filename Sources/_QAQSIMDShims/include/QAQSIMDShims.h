@@ -192,6 +192,15 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_shuffle_bytes(qaq_u3
 #endif
 }
 
+/// The 32 bytes at `p` (unaligned) in both 256-bit halves of the result (`vbroadcasti64x4`
+/// at AVX-512).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_load_32_twice(const void *p) {
+    typedef uint32_t qaq_u32x8_ __attribute__((ext_vector_type(8)));
+    qaq_u32x8_ v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
 /// The 32-bit lanes as signed integers, converted to fp32 (exact below 2^24).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x16 v) {
     typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
