@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // Quantization to a code map (a table of 2^b levels, e.g. Lloyd-Max for N(0,1)) with a
 // least-squares scale per vector or group. See `CodebookLayout` for the bytes.
@@ -27,8 +28,9 @@ import QAQLayout
 // then scans the vector, so it reports the same status as the reference.)
 //
 // The SIMD kernel compares u against the h − 1 positive thresholds only (half the work of
-// comparing x against all 2^b − 1), selects the magnitude with the same masks, then ORs in
-// the sign of x; see `codebookQuantizeH`.
+// comparing x against all 2^b − 1), then takes c = levels[code] by one register permute where
+// that is native (v3, v4), elsewhere selects the magnitude with the same masks and ORs in the
+// sign of x (the same value, the table being symmetric); see `codebookQuantizeH`.
 
 extension Kernels {
     /// Quantizes `count` contiguous fp32 vectors of `layout.dim` elements (already rotated,
@@ -46,59 +48,40 @@ extension Kernels {
         _ src: UnsafePointer<Float>, count: Int, layout: CodebookLayout,
         levels: UnsafePointer<Float>, thresholds: UnsafePointer<Float>, dst: UnsafeMutableRawPointer
     ) -> KernelStatus {
-        // One copy of the loop per code width, with the threshold loop unrolled.
-        switch layout.bits {
-        case 1: return codebookQuantize1(src, count, layout, levels, thresholds, dst)
-        case 2: return codebookQuantize2(src, count, layout, levels, thresholds, dst)
-        case 3: return codebookQuantize3(src, count, layout, levels, thresholds, dst)
-        default: return codebookQuantize4(src, count, layout, levels, thresholds, dst)
+        switch (layout.bits, layout.groupSize) {
+        case (1, 64): return codebookQuantize1x4(src, count, layout, levels, thresholds, dst)
+        case (1, 128): return codebookQuantize1x8(src, count, layout, levels, thresholds, dst)
+        case (1, _): return codebookQuantize1xN(src, count, layout, levels, thresholds, dst)
+        case (2, 64): return codebookQuantize2x4(src, count, layout, levels, thresholds, dst)
+        case (2, 128): return codebookQuantize2x8(src, count, layout, levels, thresholds, dst)
+        case (2, _): return codebookQuantize2xN(src, count, layout, levels, thresholds, dst)
+        case (3, 64): return codebookQuantize3x4(src, count, layout, levels, thresholds, dst)
+        case (3, 128): return codebookQuantize3x8(src, count, layout, levels, thresholds, dst)
+        case (3, _): return codebookQuantize3xN(src, count, layout, levels, thresholds, dst)
+        case (_, 64): return codebookQuantize4x4(src, count, layout, levels, thresholds, dst)
+        case (_, 128): return codebookQuantize4x8(src, count, layout, levels, thresholds, dst)
+        default: return codebookQuantize4xN(src, count, layout, levels, thresholds, dst)
         }
     }
 }
 
-@inline(never)
-func codebookQuantize1(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
-                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
-    switch layout.groupSize {
-    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 4)
-    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 8)
-    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 1, 0)
-    }
-}
-
-@inline(never)
-func codebookQuantize2(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
-                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
-    switch layout.groupSize {
-    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 4)
-    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 8)
-    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 2, 0)
-    }
-}
-
-@inline(never)
-func codebookQuantize3(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
-                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
-    switch layout.groupSize {
-    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 4)
-    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 8)
-    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 4, 0)
-    }
-}
-
-@inline(never)
-func codebookQuantize4(_ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout, _ levels: UnsafePointer<Float>,
-                       _ thresholds: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) -> KernelStatus {
-    // Groups of 4 and 8 slots (D or G = 64, 128) get their own copy with constant loops.
-    switch layout.groupSize {
-    case 64: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 4)
-    case 128: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 8)
-    default: return codebookQuantizeH(src, count, layout, levels, thresholds, dst, 8, 0)
-    }
-}
+// One copy of the loop per code width, with the threshold loop unrolled, and per slot count
+// of a group (4 and 8 slots, D or G = 64 and 128, get constant loops). Each copy is its own
+// non-inlined function with a single call of `codebookQuantizeH`: with several calls in one
+// function the optimizer kept one out-of-line, unspecialized copy (h tested at run time in
+// the inner loop), which ran at a third of the speed.
+@inline(never) func codebookQuantize1x4(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 1, 4) }
+@inline(never) func codebookQuantize1x8(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 1, 8) }
+@inline(never) func codebookQuantize1xN(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 1, 0) }
+@inline(never) func codebookQuantize2x4(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 2, 4) }
+@inline(never) func codebookQuantize2x8(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 2, 8) }
+@inline(never) func codebookQuantize2xN(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 2, 0) }
+@inline(never) func codebookQuantize3x4(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 4, 4) }
+@inline(never) func codebookQuantize3x8(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 4, 8) }
+@inline(never) func codebookQuantize3xN(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 4, 0) }
+@inline(never) func codebookQuantize4x4(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 8, 4) }
+@inline(never) func codebookQuantize4x8(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 8, 8) }
+@inline(never) func codebookQuantize4xN(_ x: UnsafePointer<Float>, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ th: UnsafePointer<Float>, _ d: UnsafeMutableRawPointer) -> KernelStatus { codebookQuantizeH(x, n, l, lv, th, d, 8, 0) }
 
 /// Whether any of the `n` elements is NaN or ±Inf (the slow path after a non-finite sumsq).
 @inline(__always)
@@ -134,6 +117,12 @@ func codebookQuantizeH(
     let t4 = h > 4 ? F32x16(repeating: thresholds[h + 3]) : m0, t5 = h > 4 ? F32x16(repeating: thresholds[h + 4]) : m0
     let t6 = h > 4 ? F32x16(repeating: thresholds[h + 5]) : m0, t7 = h > 4 ? F32x16(repeating: thresholds[h + 6]) : m0
     let table = layout.slots
+    // The 2h levels in one register: where the level permute is native (v3, v4) c is
+    // levels[code], one permute instead of the magnitude blends and the sign (the same value:
+    // the table is symmetric, levels[h − 1 − j] = −levels[h + j]).
+    let permuted = qaq_permute16_native() != 0
+    var levelTable = F32x16()
+    for i in 0..<(2 * h) { levelTable[i] = levels[i] }
     let slotsPerGroup = fixedSlotsPerGroup > 0 ? fixedSlotsPerGroup : layout.groupSize / 16
     let groups = layout.groupCount
     let gSize = Float(layout.groupSize)
@@ -203,13 +192,13 @@ func codebookQuantizeH(
                 if h == 2 {
                     let a1 = t1 .< u
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
-                    m = m.replacing(with: m1, where: a1)
+                    if !permuted { m = m.replacing(with: m1, where: a1) }
                 } else if h == 4 {
                     let a1 = t1 .< u, a2 = t2 .< u, a3 = t3 .< u
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
                     code = code.replacing(with: code ^ U32x16(repeating: 3), where: a2)
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a3)
-                    m = m.replacing(with: m1, where: a1).replacing(with: m2, where: a2).replacing(with: m3, where: a3)
+                    if !permuted { m = m.replacing(with: m1, where: a1).replacing(with: m2, where: a2).replacing(with: m3, where: a3) }
                 } else if h == 8 {
                     let bit2 = t4 .< u                                           // n ≥ 4
                     let bit1 = t2.replacing(with: t6, where: bit2) .< u             // n ≥ 4·bit2 + 2
@@ -218,11 +207,14 @@ func codebookQuantizeH(
                     code = code.replacing(with: code ^ U32x16(repeating: 4), where: bit2)
                     code = code.replacing(with: code ^ U32x16(repeating: 2), where: bit1)
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: bit0)
-                    let q01 = m0.replacing(with: m1, where: bit0), q23 = m2.replacing(with: m3, where: bit0)
-                    let q45 = m4.replacing(with: m5, where: bit0), q67 = m6.replacing(with: m7, where: bit0)
-                    m = q01.replacing(with: q23, where: bit1).replacing(with: q45.replacing(with: q67, where: bit1), where: bit2)
+                    if !permuted {
+                        let q01 = m0.replacing(with: m1, where: bit0), q23 = m2.replacing(with: m3, where: bit0)
+                        let q45 = m4.replacing(with: m5, where: bit0), q67 = m6.replacing(with: m7, where: bit0)
+                        m = q01.replacing(with: q23, where: bit1).replacing(with: q45.replacing(with: q67, where: bit1), where: bit2)
+                    }
                 }
-                let c = unsafeBitCast(unsafeBitCast(m, to: U32x16.self) | (xb & signBit), to: F32x16.self)
+                let c = permuted && h > 1 ? qaq_permute16(levelTable, code)
+                    : unsafeBitCast(unsafeBitCast(m, to: U32x16.self) | (xb & signBit), to: F32x16.self)
                 // Even slots into (xc0, cc0), odd ones into (xc1, cc1): add, then swap.
                 xc0 += x * c
                 cc0 += c * c

@@ -39,10 +39,10 @@ extension Kernels {
                 var n = 16
                 while 2 * n <= rest { n *= 2 }   // the largest power of two ≤ rest
                 switch n {
-                case 16: rotateInRegisters(x, y, sg, offset, 1, inverse, signs)
-                case 32: rotateInRegisters(x, y, sg, offset, 2, inverse, signs)
-                case 64: rotateInRegisters(x, y, sg, offset, 4, inverse, signs)
-                case 128: rotateInRegisters(x, y, sg, offset, 8, inverse, signs)
+                case 16: rotateBlock16(x, y, sg, offset, inverse, signs)
+                case 32: rotateBlock32(x, y, sg, offset, inverse, signs)
+                case 64: rotateBlock64(x, y, sg, offset, inverse, signs)
+                case 128: rotateBlock128(x, y, sg, offset, inverse, signs)
                 default: rotateInMemory(x, y, sg, offset, n, inverse, signs)
                 }
                 offset += 4 * n
@@ -153,6 +153,13 @@ func rotateInRegisters(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg
         storeRotated(y, sg, o, 6, inverse, v6); storeRotated(y, sg, o, 7, inverse, v7)
     }
 }
+
+// One non-inlined copy per block size, each with a single call: with the four calls in one
+// function the optimizer kept one out-of-line copy with k tested at run time.
+@inline(never) func rotateBlock16(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 1, inverse, s) }
+@inline(never) func rotateBlock32(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 2, inverse, s) }
+@inline(never) func rotateBlock64(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 4, inverse, s) }
+@inline(never) func rotateBlock128(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 8, inverse, s) }
 
 /// A block of n ≥ 256 elements: in-vector strides per vector, then the cross-vector
 /// strides through `y` (inverse: the signs with the last stride).
