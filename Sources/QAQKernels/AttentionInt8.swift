@@ -39,24 +39,20 @@ import _QAQSIMDShims
 // Integer accumulators cannot overflow: at most 8 products of |c| ≤ 255 by |q8| ≤ 127 per
 // lane and dot.
 
+/// The same byte permutation in every 128-bit lane of `v`: the four index words `w`.
+@inline(__always)
+private func laneShuffle(_ v: U32x16, _ w: SIMD4<UInt32>) -> U32x16 {
+    qaq_shuffle_bytes(v, U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3]))
+}
+
 /// Per 128-bit lane, byte 4m + r of the result is byte 4r + m of `v`.
 @inline(__always)
-private func transposeBytes(_ v: U32x16) -> U32x16 {
-    qaq_shuffle_bytes(v, U32x16(0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
-                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
-                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703,
-                                0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703))
-}
+private func transposeBytes(_ v: U32x16) -> U32x16 { laneShuffle(v, SIMD4(0x0C08_0400, 0x0D09_0501, 0x0E0A_0602, 0x0F0B_0703)) }
 
 /// D = 64 affine: per 128-bit lane, bytes 0…7 of the result are the even bytes of `v`, bytes
 /// 8…15 the odd ones.
 @inline(__always)
-private func deinterleaveBytes(_ v: U32x16) -> U32x16 {
-    qaq_shuffle_bytes(v, U32x16(0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
-                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
-                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09,
-                                0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09))
-}
+private func deinterleaveBytes(_ v: U32x16) -> U32x16 { laneShuffle(v, SIMD4(0x0604_0200, 0x0E0C_0A08, 0x0705_0301, 0x0F0D_0B09)) }
 
 /// The 64 codes of a D = 64 record (4-bit) as one byte each, in the order stated at the top.
 @inline(__always)
@@ -95,6 +91,16 @@ private func maxBits(_ v: U32x16) -> UInt32 {
 // query (at 384) and of the code-map query (at 388).
 private let headStride = 448
 
+/// Stores s_q = max|q|/127 at the affine (384) or code-map (388) offset of `base` and returns
+/// 127/max|q|; below max|q| = 1e-30 the query is taken as zero (its scores are below
+/// 1e-27·|k|): both 0.
+@inline(__always)
+private func storeQueryScale(_ amax: Float, _ base: UnsafeMutableRawPointer, affine: Bool) -> Float {
+    let usable = amax >= 1e-30
+    base.storeBytes(of: usable ? amax / 127 : 0, toByteOffset: affine ? 384 : 388, as: Float.self)
+    return usable ? 127 / amax : 0
+}
+
 /// Writes the int8 forms of one query (D = 128) at `base`: transposed bytes, lo weights and
 /// s_q when `affine`, else plain bytes, correction and s_q at the code-map offsets. The
 /// quarter sums go to `quarters` (4 vectors) for the caller's transposed reduction.
@@ -107,11 +113,7 @@ private func int8Query(_ qr: UnsafeRawPointer, _ base: UnsafeMutableRawPointer, 
         let b = unsafeBitCast(qr.loadUnaligned(fromByteOffset: 64 * s, as: F32x16.self), to: U32x16.self) & U32x16(repeating: 0x7FFF_FFFF)
         m = m.replacing(with: b, where: b .> m)
     }
-    let amax = Float(bitPattern: maxBits(m))
-    // Below 1e-30 the query is taken as zero (its scores are below 1e-27·|k|).
-    let usable = amax >= 1e-30
-    let inv: Float = usable ? 127 / amax : 0
-    base.storeBytes(of: usable ? amax / 127 : 0, toByteOffset: affine ? 384 : 388, as: Float.self)
+    let inv = storeQueryScale(Float(bitPattern: maxBits(m)), base, affine: affine)
     var a = U32x16(), b = U32x16(), rounded = F32x16()
     var q0 = F32x16(), q1 = F32x16(), q2 = F32x16(), q3 = F32x16()
     for s in 0..<8 {
@@ -152,9 +154,7 @@ private func int8Query(_ qr: UnsafeRawPointer, _ base: UnsafeMutableRawPointer, 
 private func int8Query64(_ q: UnsafePointer<Float>, _ base: UnsafeMutableRawPointer, affine: Bool) {
     var amax: Float = 0
     for i in 0..<64 { let a = q[i] < 0 ? -q[i] : q[i]; if a > amax { amax = a } }
-    let usable = amax >= 1e-30
-    let inv: Float = usable ? 127 / amax : 0
-    base.storeBytes(of: usable ? amax / 127 : 0, toByteOffset: affine ? 384 : 388, as: Float.self)
+    let inv = storeQueryScale(amax, base, affine: affine)
     let bytes = base + (affine ? 0 : 192)
     var corr = U32x16()
     for p in 0..<64 {
@@ -270,119 +270,97 @@ private func int8Tiles(_ g: Int, _ count: Int, _ parts: UnsafeMutablePointer<F32
     }
 }
 
-/// Affine int8 scores of `g` (1…4, a literal after inlining) prepared queries at `area`.
+/// A record's 4-bit codes as bytes for `vpdpbusd`: at D = 128 the low and high nibbles of its
+/// 64 code bytes (two vectors); at D = 64 all 64 codes in `first` (``codes64(_:)``).
 @inline(__always)
-private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+private func codeBytes(_ record: UnsafeRawPointer, dim64: Bool) -> (first: U32x16, second: U32x16) {
+    if dim64 { return (codes64(record), U32x16()) }
+    let w = record.loadUnaligned(as: U32x16.self), nibbles = U32x16(repeating: 0x0F0F_0F0F)
+    return (w & nibbles, (w &>> U32x16(repeating: 4)) & nibbles)
+}
+
+/// `acc` plus the byte dots of the code vectors with the query bytes (`qb` unused at D = 64).
+@inline(__always)
+private func byteDots(_ acc: U32x16, _ c: (first: U32x16, second: U32x16), _ qa: U32x16, _ qb: U32x16, dim64: Bool) -> U32x16 {
+    let d = qaq_dpbusd(acc, c.first, qa)
+    return dim64 ? d : qaq_dpbusd(d, c.second, qb)
+}
+
+/// Affine int8 scores of `g` (1…4) prepared queries at `area`, over records of D = 64 or 128
+/// (`dim64`; both literals after inlining).
+@inline(__always)
+private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                             _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    /// The second query vector exists only at D = 128.
+    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 64) }
     let qa0 = headVector(a, g, 0, 0), qa1 = headVector(a, g, 1, 0), qa2 = headVector(a, g, 2, 0), qa3 = headVector(a, g, 3, 0)
-    let qb0 = headVector(a, g, 0, 64), qb1 = headVector(a, g, 1, 64), qb2 = headVector(a, g, 2, 64), qb3 = headVector(a, g, 3, 64)
+    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
     let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
     let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
-    let rb = 64 + 4 * groups
-    let nibbles = U32x16(repeating: 0x0F0F_0F0F)
-    /// Head j's partial vector: (lo + ½step)·Σq/(4s_q) + step·(q8 · codes), lane 4L + m = quarter m.
-    @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ lo: U32x16, _ hi: U32x16, _ qa: U32x16, _ qb: U32x16) -> F32x16 {
+    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups
+    /// Head j's partial vector: (lo + ½step)·w + step·(q8 · codes), lane 4L + m in quarter m's
+    /// group; w is that group's Σq over (its lanes · s_q), so the lanes sum to (lo + ½step)·Σq / s_q.
+    @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ c: (first: U32x16, second: U32x16), _ qa: U32x16, _ qb: U32x16) -> F32x16 {
         var p = mid * w
-        fma16(&p, qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(U32x16(), lo, qa), hi, qb)), step)
+        fma16(&p, qaq_i32_to_f32(byteDots(U32x16(), c, qa, qb, dim64: dim64)), step)
         return p
     }
     int8Tiles(g, count, parts, tileFactors(a, 384, g, 1), out, outStride) { t, base in
         let record = src + t * rb
-        let w = record.loadUnaligned(as: U32x16.self)
-        let lo = transposeBytes(w & nibbles), hi = transposeBytes((w &>> U32x16(repeating: 4)) & nibbles)
-        let (step, mid) = quarterParameters(record + 64, groups)
-        parts[base] = part(mid, w0, step, lo, hi, qa0, qb0)
-        if g > 1 { parts[base + 1] = part(mid, w1, step, lo, hi, qa1, qb1) }
-        if g > 2 { parts[base + 2] = part(mid, w2, step, lo, hi, qa2, qb2) }
-        if g > 3 { parts[base + 3] = part(mid, w3, step, lo, hi, qa3, qb3) }
+        let raw = codeBytes(record, dim64: dim64)
+        // Bytes of one group into the lanes of their quarter (see the top of the file).
+        let c = dim64 ? (deinterleaveBytes(raw.first), raw.second) : (transposeBytes(raw.first), transposeBytes(raw.second))
+        let (step, mid) = quarterParameters(record + codeBytesPerRecord, groups)
+        parts[base] = part(mid, w0, step, c, qa0, qb0)
+        if g > 1 { parts[base + 1] = part(mid, w1, step, c, qa1, qb1) }
+        if g > 2 { parts[base + 2] = part(mid, w2, step, c, qa2, qb2) }
+        if g > 3 { parts[base + 3] = part(mid, w3, step, c, qa3, qb3) }
     }
 }
 
-/// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector).
+/// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector), over
+/// records of D = 64 or 128 (`dim64`).
 @inline(__always)
-private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
-                              _ table: U32x16, _ levelScale: Float,
+private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
+                              _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 256) }
     let qa0 = headVector(a, g, 0, 192), qa1 = headVector(a, g, 1, 192), qa2 = headVector(a, g, 2, 192), qa3 = headVector(a, g, 3, 192)
-    let qb0 = headVector(a, g, 0, 256), qb1 = headVector(a, g, 1, 256), qb2 = headVector(a, g, 2, 256), qb3 = headVector(a, g, 3, 256)
-    let c0 = headVector(a, g, 0, 320), c1 = headVector(a, g, 1, 320), c2 = headVector(a, g, 2, 320), c3 = headVector(a, g, 3, 320)
-    let rb = layout.recordBytes
-    let nibbles = U32x16(repeating: 0x0F0F_0F0F)
-    int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
-        let record = src + t * rb
-        let w = record.loadUnaligned(as: U32x16.self)
-        let lo = qaq_shuffle_bytes(table, w & nibbles), hi = qaq_shuffle_bytes(table, (w &>> U32x16(repeating: 4)) & nibbles)
-        let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
-        parts[base] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c0, lo, qa0), hi, qb0)) * scale
-        if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c1, lo, qa1), hi, qb1)) * scale }
-        if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c2, lo, qa2), hi, qb2)) * scale }
-        if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(qaq_dpbusd(c3, lo, qa3), hi, qb3)) * scale }
-    }
-}
-
-/// Affine int8 scores of D = 64 records (``affineInt8Pass`` with one dot per head and token).
-@inline(__always)
-private func affineInt8Pass64(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
-                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    let q0 = headVector(a, g, 0, 0), q1 = headVector(a, g, 1, 0), q2 = headVector(a, g, 2, 0), q3 = headVector(a, g, 3, 0)
-    let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
-    let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
-    let rb = 32 + 4 * groups
-    @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ c: U32x16, _ q: U32x16) -> F32x16 {
-        var p = mid * w
-        fma16(&p, qaq_i32_to_f32(qaq_dpbusd(U32x16(), c, q)), step)
-        return p
-    }
-    int8Tiles(g, count, parts, tileFactors(a, 384, g, 1), out, outStride) { t, base in
-        let record = src + t * rb
-        let c = deinterleaveBytes(codes64(record))
-        let (step, mid) = quarterParameters(record + 32, groups)
-        parts[base] = part(mid, w0, step, c, q0)
-        if g > 1 { parts[base + 1] = part(mid, w1, step, c, q1) }
-        if g > 2 { parts[base + 2] = part(mid, w2, step, c, q2) }
-        if g > 3 { parts[base + 3] = part(mid, w3, step, c, q3) }
-    }
-}
-
-/// Code-map int8 scores of D = 64 records (``codebookInt8Pass`` with one dot per head and token).
-@inline(__always)
-private func codebookInt8Pass64(_ a: UnsafeRawPointer, _ g: Int, _ src: UnsafeRawPointer, _ count: Int, _ layout: CodebookLayout,
-                                _ table: U32x16, _ levelScale: Float,
-                                _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    let q0 = headVector(a, g, 0, 192), q1 = headVector(a, g, 1, 192), q2 = headVector(a, g, 2, 192), q3 = headVector(a, g, 3, 192)
+    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
     let c0 = headVector(a, g, 0, 320), c1 = headVector(a, g, 1, 320), c2 = headVector(a, g, 2, 320), c3 = headVector(a, g, 3, 320)
     let rb = layout.recordBytes
     int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
         let record = src + t * rb
-        let l = qaq_shuffle_bytes(table, codes64(record))
+        let raw = codeBytes(record, dim64: dim64)
+        let l = (qaq_shuffle_bytes(table, raw.first), dim64 ? raw.second : qaq_shuffle_bytes(table, raw.second))
         let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
-        parts[base] = qaq_i32_to_f32(qaq_dpbusd(c0, l, q0)) * scale
-        if g > 1 { parts[base + 1] = qaq_i32_to_f32(qaq_dpbusd(c1, l, q1)) * scale }
-        if g > 2 { parts[base + 2] = qaq_i32_to_f32(qaq_dpbusd(c2, l, q2)) * scale }
-        if g > 3 { parts[base + 3] = qaq_i32_to_f32(qaq_dpbusd(c3, l, q3)) * scale }
+        parts[base] = qaq_i32_to_f32(byteDots(c0, l, qa0, qb0, dim64: dim64)) * scale
+        if g > 1 { parts[base + 1] = qaq_i32_to_f32(byteDots(c1, l, qa1, qb1, dim64: dim64)) * scale }
+        if g > 2 { parts[base + 2] = qaq_i32_to_f32(byteDots(c2, l, qa2, qb2, dim64: dim64)) * scale }
+        if g > 3 { parts[base + 3] = qaq_i32_to_f32(byteDots(c3, l, qa3, qb3, dim64: dim64)) * scale }
     }
 }
 
 // One function per head count (a literal g inside), as the fp32 kernels do per shape.
-@inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, false, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, false, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, false, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, false, src, n, gr, o, os, p) }
 
-@inline(never) private func codebookInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, false, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, false, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, false, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, false, src, n, l, t, ls, o, os, p) }
 
-@inline(never) private func affineInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 1, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 2, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 3, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass64(a, 4, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, true, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, true, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, true, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, true, src, n, gr, o, os, p) }
 
-@inline(never) private func codebookInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 1, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 2, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 3, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass64(a, 4, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, true, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, true, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, true, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, true, src, n, l, t, ls, o, os, p) }
 
 private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ dim64: Bool, _ groups: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
