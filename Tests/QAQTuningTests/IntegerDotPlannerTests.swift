@@ -23,15 +23,7 @@ func int8Gate(int8Factor: Double, budget: Double = 0.18, fp32: [Int: Double] = [
 
 @Suite("Planner: fp32 or int8 scores")
 struct IntegerDotPlannerTests {
-    func settings() -> PlannerSettings {
-        var s = PlannerSettings.forEffort(.measure)
-        s.budgetSeconds = 1e6
-        s.maxEvaluationsPerProblem = 200
-        s.maxPasses = 4
-        s.margin = 0
-        s.storageSearchMaxContext = nil
-        return s
-    }
+    func settings() -> PlannerSettings { exhaustiveSettings(budgetSeconds: 1e6) }
 
     @Test("the gate's int8 rule: within the budget and at most 5 % above the fp32 error, per admitted group size")
     func gateRule() {

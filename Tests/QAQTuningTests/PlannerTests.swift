@@ -94,12 +94,7 @@ struct PlannerTests {
     @Test("the planner picks the known optimum per problem and records the default's speed and the speed-up")
     func plannerRecords() throws {
         let timer = CostModelTimer(cost: knownCost)
-        var settings = PlannerSettings.forEffort(.measure)
-        settings.budgetSeconds = 1000
-        settings.maxEvaluationsPerProblem = 200
-        settings.maxPasses = 4
-        settings.margin = 0
-        settings.storageSearchMaxContext = nil
+        let settings = exhaustiveSettings(budgetSeconds: 1000)
         let planner = Planner(topology: topology, settings: settings, quality: admitAll(), clock: { timer.now })
         let problems = [plannerProblem, Problem(headDim: 128, kvHeads: 8, gqa: 4, contextBucket: 1024, threads: 2)]
         var events: [PlannerEvent.Kind] = []

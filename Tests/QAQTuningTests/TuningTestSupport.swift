@@ -26,6 +26,19 @@ func syntheticTopology(model: String = "Synthetic CPU 9000", isa: ISALevel = .v4
                     os: OSInfo(sysname: "Linux", release: "6.0-test", version: "#1", machine: "x86_64"))
 }
 
+/// `measure` settings that let a cost-model search run to its optimum: a budget of
+/// `budgetSeconds` of model time, 200 evaluations and 4 passes per problem, no margin, no
+/// storage search.
+func exhaustiveSettings(budgetSeconds: Double) -> PlannerSettings {
+    var s = PlannerSettings.forEffort(.measure)
+    s.budgetSeconds = budgetSeconds
+    s.maxEvaluationsPerProblem = 200
+    s.maxPasses = 4
+    s.margin = 0
+    s.storageSearchMaxContext = nil
+    return s
+}
+
 /// A fresh empty directory under the system temporary directory.
 func makeTempDirectory(_ label: String = "qaqtuning") throws -> String {
     var base = NSTemporaryDirectory()
