@@ -19,6 +19,9 @@ func constantEntry(_ offset: Int, _ log2w: UInt32) -> UInt32 { UInt32(truncating
 
 /// The code words of one record (b = 1, 2, 3, 4 or 8, S = 4 or 8): `first` holds stream 0 (for b = 8 and S = 8, slots 0–3),
 /// `second` the high bits of 3-bit codes or slots 4–7 of 8-bit codes.
+/// (It stays one out-of-line copy, called once per token, in the 2-, 3-bit and code-map
+/// kernels. Forcing it inline with `@_transparent` made rlm:4:3 attention at 4K ~18 % slower: the
+/// optimizer then left the scores' slot loop rolled, with variable shifts.)
 @inline(__always)
 func affineWords(_ record: UnsafeRawPointer, _ bits: Int, _ slots: Int) -> (first: U32x16, second: U32x16) {
     let wide = slots == 8

@@ -16,14 +16,36 @@ func unscaledMagnitudes(_ levels: UnsafePointer<Float>, _ h: Int)
 
 typealias Magnitudes = (F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16, F32x16)
 
-/// The `n` (2, 4, 8 or 16) levels in lanes 0…n−1 of one register, zeros after: the table
-/// `qaq_permute16` looks codes up in (code c → levels[c], the reference's definition).
+/// The `n` (2, 4, 8 or 16) levels repeated over the 16 lanes of one register (lane i holds
+/// levels[i mod n]): the table `qaq_permute16` and `qaq_permute8` look codes up in (code c →
+/// levels[c], the reference's definition). Being periodic, it gives the same level for any
+/// index whose low log2(n) bits are the code, so callers on a native permute need not mask
+/// the bits above a code (see `codeMapIndex`).
 @inline(__always)
 func levelTable(_ l: UnsafePointer<Float>, _ n: Int) -> F32x16 {
     if n == 16 { return UnsafeRawPointer(l).loadUnaligned(as: F32x16.self) }
-    let z: Float = 0
-    return F32x16(l[0], l[1], n > 2 ? l[2] : z, n > 2 ? l[3] : z, n > 4 ? l[4] : z, n > 4 ? l[5] : z,
-                  n > 4 ? l[6] : z, n > 4 ? l[7] : z, z, z, z, z, z, z, z, z)
+    let a = l[0], b = l[1], c = n > 2 ? l[2] : a, d = n > 2 ? l[3] : b
+    let e = n > 4 ? l[4] : a, f = n > 4 ? l[5] : b, g = n > 4 ? l[6] : c, h = n > 4 ? l[7] : d
+    return F32x16(a, b, c, d, e, f, g, h, a, b, c, d, e, f, g, h)
+}
+
+/// Slot `s`'s codes of a code-map record (words from `affineWords`) as an index into the
+/// periodic `levelTable`. Where the level permute is native (v3, v4) the bits above the code
+/// are left as they are — the permutes read only the low 4 bits (3 for ≤ 8 levels at v3) and
+/// the table repeats — so a slot costs one shift (3-bit codes: two shifts and one bit select,
+/// `vpternlogd` at v4); elsewhere the exact codes of `affineCodes`.
+@inline(__always)
+func codeMapIndex(_ first: U32x16, _ second: U32x16, _ s: Int, _ bits: Int) -> U32x16 {
+    guard qaq_permute16_native() != 0 else { return affineCodes(first, second, s, bits) }
+    if bits == 3 {
+        // Low 2 bits from stream 0; the top bit (bit s of `second`) moved to bit 2.
+        let low = first &>> U32x16(repeating: UInt32(truncatingIfNeeded: 2 * s))
+        let top = s >= 2 ? second &>> U32x16(repeating: UInt32(truncatingIfNeeded: s - 2))
+                         : second &<< U32x16(repeating: UInt32(truncatingIfNeeded: 2 - s))
+        let mask = U32x16(repeating: 3)
+        return (low & mask) | (top & ~mask)
+    }
+    return first &>> U32x16(repeating: UInt32(truncatingIfNeeded: bits * s))
 }
 
 /// The next slot of a code-map record with h magnitudes: x̂ = levels[c]·scale (state in the
@@ -61,8 +83,9 @@ func codebookNext(
 @inline(__always)
 func levelsOf(_ c: U32x16, _ bits: Int, _ h: Int, _ mags: Magnitudes, _ table: F32x16) -> F32x16 {
     if qaq_permute16_native() != 0 {
-        // The level table in one register: one vpermps (AVX-512) or four 8-lane permutes.
-        return qaq_permute16(table, c)
+        // The level table in one register: one vpermps (AVX-512); at AVX2 two 8-lane
+        // permutes for ≤ 8 levels, four and two blends for 16.
+        return bits <= 3 ? qaq_permute8(table, c) : qaq_permute16(table, c)
     }
     let neg = U32x16() &- ((c &>> U32x16(repeating: UInt32(bits - 1))) ^ U32x16(repeating: 1))
     let m = selectMagnitude((c ^ neg) & U32x16(repeating: UInt32(h - 1)), h, mags)
@@ -129,7 +152,8 @@ func codebookAccumulateH(
 
 // Constant shapes — D = 64 or 128, one scale per vector (fp16 or log8) — as the affine
 // kernels of AttentionAffine.swift: a token's code words loaded once, slot s a constant
-// shift and mask of them, its scale read once per token.
+// shift of them (`codeMapIndex`) and one level permute. Scores take the vector's scale once,
+// on the reduced score (tokenScale); values multiply it into each decoded slot.
 
 @inline(__always)
 private func codebookScoresConst(
@@ -138,15 +162,12 @@ private func codebookScoresConst(
     _ bits: Int, _ slots: Int
 ) {
     let h = 1 << (bits - 1), rb = layout.recordBytes, mags = unscaledMagnitudes(levels, h), table = levelTable(levels, 2 * h)
-    var first = U32x16(), second = U32x16(), scale = F32x16()
+    var first = U32x16(), second = U32x16()
     scoresAllHeads(q, heads, dim: 16 * slots, count: count, out, outStride, parts: scratch.parts, corrections: false,
-                   start: { t in
-                       let record = src + t * rb
-                       (first, second) = affineWords(record, bits, slots)
-                       scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
-                   },
-                   next: { s in levelsOf(affineCodes(first, second, s, bits), bits, h, mags, table) * scale },
-                   correction: { _, _ in 0 })
+                   start: { t in (first, second) = affineWords(src + t * rb, bits, slots) },
+                   next: { s in levelsOf(codeMapIndex(first, second, s, bits), bits, h, mags, table) },
+                   correction: { _, _ in 0 },
+                   scaled: true, tokenScale: { t in loadCodebookScale(src + t * rb, layout, 0) })
 }
 
 @inline(__always)
@@ -162,7 +183,7 @@ private func codebookAccumulateConst(
                            (first, second) = affineWords(record, bits, slots)
                            scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
                        },
-                       next: { s in levelsOf(affineCodes(first, second, s, bits), bits, h, mags, table) * scale })
+                       next: { s in levelsOf(codeMapIndex(first, second, s, bits), bits, h, mags, table) * scale })
 }
 
 @inline(never) private func codebookScores1D64(_ q: UnsafePointer<Float>, _ hd: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ lv: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ os: Int, _ sc: AttentionScratch) { codebookScoresConst(q, hd, src, n, l, lv, out, os, sc, 1, 4) }

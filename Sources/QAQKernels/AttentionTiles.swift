@@ -53,12 +53,16 @@ func fma16(_ acc: inout F32x16, _ a: F32x16, _ b: F32x16) {
 // for query q.
 
 /// Scores of `g` (1…4, a compile-time constant after inlining) queries against `count`
-/// tokens: `out[h·outStride + t] = Σᵢ q[h·D + i]·x̂ₜ[i] + correction`.
+/// tokens: `out[h·outStride + t] = Σᵢ q[h·D + i]·x̂ₜ[i] + correction`, or, when `scaled`,
+/// `tokenScale(t)·Σᵢ q[h·D + i]·x̂ₜ[i] + correction` (a per-token factor of the decoded values,
+/// such as a code map's vector scale, applied once to the reduced score instead of to every
+/// slot).
 @inline(__always)
 func tiledScores(
     _ q: UnsafePointer<Float>, _ g: Int, dim d: Int, count: Int,
     _ out: UnsafeMutablePointer<Float>, _ outStride: Int, parts: UnsafeMutablePointer<F32x16>,
-    corrections: Bool, start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
+    corrections: Bool, start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float,
+    scaled: Bool, tokenScale: (Int) -> Float
 ) {
     let slots = d / 16
     let qr = UnsafeRawPointer(q)
@@ -87,8 +91,10 @@ func tiledScores(
         // their sums land in lanes that are not stored.
         let r = unsafeBitCast(transposeSum16(parts), to: InlineArray<16, Float>.self)
         for k in 0..<n {
+            let factor: Float = scaled ? tokenScale(t + k) : 1
             for h in 0..<g {
                 var v = r[k * lanesPerToken + h]
+                if scaled { v *= factor }
                 if corrections { v += correction(t + k, q + h * d) }
                 out[h * outStride + t + k] = v
             }
@@ -150,15 +156,16 @@ func accumulateRows(
 func scoresAllHeads(
     _ q: UnsafePointer<Float>, _ heads: Int, dim d: Int, count: Int,
     _ out: UnsafeMutablePointer<Float>, _ outStride: Int, parts: UnsafeMutablePointer<F32x16>, corrections: Bool,
-    start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float
+    start: (Int) -> Void, next: (Int) -> F32x16, correction: (Int, UnsafePointer<Float>) -> Float,
+    scaled: Bool = false, tokenScale: (Int) -> Float = { _ in 1 }
 ) {
     var h0 = 0
     while h0 < heads {
         switch heads - h0 {
-        case 1: tiledScores(q + h0 * d, 1, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction); h0 += 1
-        case 2: tiledScores(q + h0 * d, 2, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction); h0 += 2
-        case 3: tiledScores(q + h0 * d, 3, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction); h0 += 3
-        default: tiledScores(q + h0 * d, 4, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction); h0 += 4
+        case 1: tiledScores(q + h0 * d, 1, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction, scaled: scaled, tokenScale: tokenScale); h0 += 1
+        case 2: tiledScores(q + h0 * d, 2, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction, scaled: scaled, tokenScale: tokenScale); h0 += 2
+        case 3: tiledScores(q + h0 * d, 3, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction, scaled: scaled, tokenScale: tokenScale); h0 += 3
+        default: tiledScores(q + h0 * d, 4, dim: d, count: count, out + h0 * outStride, outStride, parts: parts, corrections: corrections, start: start, next: next, correction: correction, scaled: scaled, tokenScale: tokenScale); h0 += 4
         }
     }
 }

@@ -1,4 +1,5 @@
 import QAQLayout
+import _QAQSIMDShims
 
 // The randomized Hadamard rotation of the code-map formats, as a kernel: bit-exact with
 // `RandomizedHadamard.forward/inverse` of the QAQ module (same blocks, same butterfly
@@ -29,7 +30,6 @@ extension Kernels {
         scaledSigns: UnsafePointer<Float>, inverse: Bool
     ) {
         let sg = UnsafeRawPointer(scaledSigns)
-        let signs = inVectorSigns()
         for v in 0..<count {
             let x = UnsafeRawPointer(src + v * dim)
             let y = UnsafeMutableRawPointer(dst + v * dim)
@@ -39,11 +39,11 @@ extension Kernels {
                 var n = 16
                 while 2 * n <= rest { n *= 2 }   // the largest power of two ≤ rest
                 switch n {
-                case 16: rotateBlock16(x, y, sg, offset, inverse, signs)
-                case 32: rotateBlock32(x, y, sg, offset, inverse, signs)
-                case 64: rotateBlock64(x, y, sg, offset, inverse, signs)
-                case 128: rotateBlock128(x, y, sg, offset, inverse, signs)
-                default: rotateInMemory(x, y, sg, offset, n, inverse, signs)
+                case 16: rotateBlock16(x, y, sg, offset, inverse)
+                case 32: rotateBlock32(x, y, sg, offset, inverse)
+                case 64: rotateBlock64(x, y, sg, offset, inverse)
+                case 128: rotateBlock128(x, y, sg, offset, inverse)
+                default: rotateInMemory(x, y, sg, offset, n, inverse)
                 }
                 offset += 4 * n
                 rest -= n
@@ -53,11 +53,14 @@ extension Kernels {
 }
 
 /// ±1 per lane for the in-vector strides 1, 2, 4, 8: −1 in the lanes l with l & h ≠ 0.
-/// Not inlined on purpose: with the constants in sight LLVM rewrites `partner + x·(±1)`
-/// into an add, a subtract and extra shuffles.
-@inline(never)
+/// Each passes an optimization barrier: with the constants in sight LLVM rewrites
+/// `partner + x·(±1)` into an add, a subtract and extra shuffles. (They are made inside each
+/// block kernel — four constant loads — rather than passed in: a tuple of four vectors
+/// crossed the call as sixteen 128-bit stack moves and reassembly shuffles per block.)
+@inline(__always)
 func inVectorSigns() -> (F32x16, F32x16, F32x16, F32x16) {
-    (laneSigns(1), laneSigns(2), laneSigns(4), laneSigns(8))
+    (qaq_opaque_f32x16(laneSigns(1)), qaq_opaque_f32x16(laneSigns(2)),
+     qaq_opaque_f32x16(laneSigns(4)), qaq_opaque_f32x16(laneSigns(8)))
 }
 
 /// −1 in the lanes l with l & h ≠ 0, +1 elsewhere (h a constant power of two).
@@ -124,7 +127,8 @@ func butterfly(_ a: inout F32x16, _ b: inout F32x16) {
 /// A block of k ∈ {1, 2, 4, 8} vectors (a constant after inlining), entirely in registers.
 @inline(__always)
 func rotateInRegisters(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int,
-                       _ k: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) {
+                       _ k: Int, _ inverse: Bool) {
+    let s = inVectorSigns()
     var v0 = loadRotated(x, sg, o, 0, inverse, s)
     var v1 = k > 1 ? loadRotated(x, sg, o, 1, inverse, s) : v0
     var v2 = k > 2 ? loadRotated(x, sg, o, 2, inverse, s) : v0
@@ -156,16 +160,17 @@ func rotateInRegisters(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg
 
 // One non-inlined copy per block size, each with a single call: with the four calls in one
 // function the optimizer kept one out-of-line copy with k tested at run time.
-@inline(never) func rotateBlock16(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 1, inverse, s) }
-@inline(never) func rotateBlock32(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 2, inverse, s) }
-@inline(never) func rotateBlock64(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 4, inverse, s) }
-@inline(never) func rotateBlock128(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) { rotateInRegisters(x, y, sg, o, 8, inverse, s) }
+@inline(never) func rotateBlock16(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 1, inverse) }
+@inline(never) func rotateBlock32(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 2, inverse) }
+@inline(never) func rotateBlock64(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 4, inverse) }
+@inline(never) func rotateBlock128(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 8, inverse) }
 
 /// A block of n ≥ 256 elements: in-vector strides per vector, then the cross-vector
 /// strides through `y` (inverse: the signs with the last stride).
 @inline(__always)
 func rotateInMemory(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ offset: Int,
-                    _ n: Int, _ inverse: Bool, _ s: (F32x16, F32x16, F32x16, F32x16)) {
+                    _ n: Int, _ inverse: Bool) {
+    let s = inVectorSigns()
     let end = offset + 4 * n
     var o = offset
     while o < end {

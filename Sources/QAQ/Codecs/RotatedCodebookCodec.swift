@@ -91,8 +91,9 @@ public struct RotatedCodebookCodec: VectorCodec {
         "codebook(b=\(layout.bits), scale=\(layout.scaleMode), rotation=\(rotation))"
     }
 
-    /// Vectors rotated per chunk, in stack scratch (≤ 4 KiB).
-    private var chunkVectors: Int { max(1, 1024 / layout.dim) }
+    /// Vectors rotated per chunk, in stack scratch (≤ 16 KiB, so it stays in L1): the two
+    /// kernel calls per chunk and their dispatch are spread over 32 vectors at D = 128.
+    private var chunkVectors: Int { max(1, 4096 / layout.dim) }
 
     public func encode(_ src: UnsafePointer<Float>, count: Int, into dst: UnsafeMutableRawPointer) throws(QuantizationError) {
         guard count > 0 else { return }

@@ -54,6 +54,25 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_permute16(qaq_f32x16
 }
 #endif
 
+/// result[i] = table[index[i] & 7], for tables of at most 8 entries; `table`'s lanes 8…15
+/// must repeat lanes 0…7 (bit 3 of the index is then irrelevant at every level, so callers
+/// may leave garbage above bit 2). One vpermps at v4; two 8-lane vpermps at v3, half the
+/// work of `qaq_permute16` there.
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_permute8(qaq_f32x16 table, qaq_u32x16 index) {
+#if defined(__AVX512F__)
+    return qaq_permute16(table, index);
+#elif defined(__AVX2__)
+    __m256 lo = (__m256)__builtin_shufflevector(table, table, 0, 1, 2, 3, 4, 5, 6, 7);
+    qaq_f32x8 r0 = (qaq_f32x8)_mm256_permutevar8x32_ps(lo, (__m256i)__builtin_shufflevector(index, index, 0, 1, 2, 3, 4, 5, 6, 7));
+    qaq_f32x8 r1 = (qaq_f32x8)_mm256_permutevar8x32_ps(lo, (__m256i)__builtin_shufflevector(index, index, 8, 9, 10, 11, 12, 13, 14, 15));
+    return __builtin_shufflevector(r0, r1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    qaq_f32x16 r;
+    for (int i = 0; i < 16; i++) r[i] = table[index[i] & 7];
+    return r;
+#endif
+}
+
 /// QAQ_PERMUTE16_NATIVE as a function (Swift sees no macros in `if`; a constant condition
 /// would warn): nonzero when `qaq_permute16` is native at this level. Folds away.
 static inline __attribute__((always_inline)) int qaq_permute16_native(void) { return QAQ_PERMUTE16_NATIVE; }
