@@ -2,10 +2,12 @@ import QAQLayout
 import _QAQSIMDShims
 
 // Decode-attention kernels over code-map records (CodebookLayout): the keys scored and the
-// values summed straight from the codes, each decoded in registers as
-// `levels[c] · scale` — the magnitude by the blend tree of CodebookDequantize.swift over the
-// unscaled table (broadcast once per call), the sign XORed in, then one multiply by the
-// group's scale. The skeleton (tiles, reductions) is shared with the affine kernels.
+// values summed straight from the codes, each decoded in registers as `levels[c] · scale`.
+// The level is one register permute of the table where that is native (v3, v4; see
+// `levelTable` and `codeMapIndex`); at the base level the magnitude comes from the blend tree
+// of CodebookDequantize.swift over the unscaled table and the sign is XORed in. The scale
+// multiplies each decoded slot, except in the constant-shape scores, which apply it once to
+// the reduced score. The skeleton (tiles, reductions) is shared with the affine kernels.
 
 /// The h unscaled magnitudes of a symmetric table, broadcast.
 @inline(__always)
