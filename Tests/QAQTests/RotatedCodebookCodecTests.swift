@@ -165,13 +165,17 @@ struct RotatedCodebookCodecTests {
         }
     }
 
-    @Test("many vectors (more than one scratch chunk) encode like one at a time")
+    @Test("many vectors (more than one scratch chunk) encode like one at a time; an error in a later chunk names its vector")
     func chunks() throws {
+        // A chunk is 4096 floats: 64 vectors at D = 64, so 150 vectors take three chunks.
         let codec = try RotatedCodebookCodec(dim: 64, bits: 2, scale: .vectorLog8)
-        let x = gaussianRows(count: 37, dim: 64, seed: 8)
+        let count = 150
+        var x = gaussianRows(count: count, dim: 64, seed: 8)
         let all = try encode(codec, x)
         var one: [UInt8] = []
-        for t in 0..<37 { one += try encode(codec, Array(x[(64 * t)..<(64 * t + 64)])) }
+        for t in 0..<count { one += try encode(codec, Array(x[(64 * t)..<(64 * t + 64)])) }
         #expect(all == one)
+        x[64 * 141 + 3] = .nan
+        #expect(throws: QuantizationError.nonFinite(vector: 141)) { try encode(codec, x) }
     }
 }
