@@ -117,12 +117,12 @@ func codebookQuantizeH(
     let t4 = h > 4 ? F32x16(repeating: thresholds[h + 3]) : m0, t5 = h > 4 ? F32x16(repeating: thresholds[h + 4]) : m0
     let t6 = h > 4 ? F32x16(repeating: thresholds[h + 5]) : m0, t7 = h > 4 ? F32x16(repeating: thresholds[h + 6]) : m0
     let table = layout.slots
-    // The 2h levels in one register: where the level permute is native (v3, v4) c is
-    // levels[code], one permute instead of the magnitude blends and the sign (the same value:
-    // the table is symmetric, levels[h − 1 − j] = −levels[h + j]).
+    // The 2h levels in one register (`levelTable`, as the attention kernels hold them): where
+    // the level permute is native (v3, v4) c is levels[code], one permute instead of the
+    // magnitude blends and the sign (the same value: the table is symmetric,
+    // levels[h − 1 − j] = −levels[h + j]).
     let permuted = qaq_permute16_native() != 0
-    var levelTable = F32x16()
-    for i in 0..<(2 * h) { levelTable[i] = levels[i] }
+    let table2h = levelTable(levels, 2 * h)
     let slotsPerGroup = fixedSlotsPerGroup > 0 ? fixedSlotsPerGroup : layout.groupSize / 16
     let groups = layout.groupCount
     let gSize = Float(layout.groupSize)
@@ -213,7 +213,7 @@ func codebookQuantizeH(
                         m = q01.replacing(with: q23, where: bit1).replacing(with: q45.replacing(with: q67, where: bit1), where: bit2)
                     }
                 }
-                let c = permuted && h > 1 ? qaq_permute16(levelTable, code)
+                let c = permuted && h > 1 ? qaq_permute16(table2h, code)
                     : unsafeBitCast(unsafeBitCast(m, to: U32x16.self) | (xb & signBit), to: F32x16.self)
                 // Even slots into (xc0, cc0), odd ones into (xc1, cc1): add, then swap.
                 xc0 += x * c
