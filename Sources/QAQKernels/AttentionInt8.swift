@@ -56,7 +56,7 @@ private func deinterleaveBytes(_ v: U32x16) -> U32x16 { laneShuffle(v, SIMD4(0x0
 
 /// The 64 codes of a D = 64 record (4-bit) as one byte each, in the order stated at the top.
 @inline(__always)
-private func codes64(_ record: UnsafeRawPointer) -> U32x16 {
+func codes64(_ record: UnsafeRawPointer) -> U32x16 {
     (qaq_load_32_twice(record) &>> U32x16(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4)) & U32x16(repeating: 0x0F0F_0F0F)
 }
 
@@ -211,7 +211,7 @@ private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePoi
 /// to the quarters' lanes, then one F16C conversion each for steps and los. (The int8 kernels
 /// run only with VNNI, so F16C is always there; elsewhere this compiles to placeholders.)
 @inline(__always)
-private func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
+func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
     let words: U32x16
     if groups == 4 {
         let w = meta.loadUnaligned(as: SIMD4<UInt32>.self)

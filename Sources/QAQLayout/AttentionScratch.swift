@@ -1,6 +1,6 @@
 /// Working memory of the decode-attention kernels for one thread: 16 score accumulators of
 /// 64 bytes, then a tile of ``tileRows`` (≥ 16) rows × D fp32 (values being summed, or rows of
-/// a format decoded a tile at a time), then the int8 queries of the integer-dot scores
+/// a format decoded a tile at a time; at least ``int8ValueBytes``), then the int8 queries of the integer-dot scores
 /// (``int8QueryBytesPerHead`` per query head, ``queryHeads`` of them).
 /// Allocated once by the caller (64-byte aligned), reused by every call: the kernels never
 /// allocate.
@@ -19,9 +19,16 @@ public struct AttentionScratch: @unchecked Sendable {
     /// Bytes of one query head's int8 forms (D = 128): 7 × 64.
     public static let int8QueryBytesPerHead = 448
 
+    /// Bytes the integer-dot values kernel needs in the tile area (64 tokens × 64 bytes of
+    /// weights, their bytes, scales and a padded weight row block), whatever the tile's shape.
+    public static let int8ValueBytes = 5440
+
+    /// Bytes of the tile area: `tileRows` × `dim` floats, at least ``int8ValueBytes``.
+    public static func tileBytes(dim: Int, tileRows: Int) -> Int { max(4 * max(tileRows, 16) * max(dim, 16), int8ValueBytes) }
+
     /// Bytes for head dimension `dim`.
     public static func byteCount(dim: Int, tileRows: Int = 16, queryHeads: Int = 4) -> Int {
-        tileOffset + 4 * max(tileRows, 16) * max(dim, 16) + int8QueryBytesPerHead * max(queryHeads, 1)
+        tileOffset + tileBytes(dim: dim, tileRows: tileRows) + int8QueryBytesPerHead * max(queryHeads, 1)
     }
 
     public init(dim: Int, tileRows: Int = 16, queryHeads: Int = 4) {
@@ -37,7 +44,7 @@ public struct AttentionScratch: @unchecked Sendable {
     public var tileRowsPointer: UnsafeMutablePointer<Float> { (base + AttentionScratch.tileOffset).assumingMemoryBound(to: Float.self) }
 
     /// The int8 query area (64-byte aligned).
-    public var int8Queries: UnsafeMutableRawPointer { base + AttentionScratch.tileOffset + 4 * tileRows * max(dim, 16) }
+    public var int8Queries: UnsafeMutableRawPointer { base + AttentionScratch.tileOffset + AttentionScratch.tileBytes(dim: dim, tileRows: tileRows) }
 
     /// Frees the memory; the scratch must not be used afterwards.
     public func deallocate() { base.deallocate() }

@@ -15,10 +15,10 @@ public struct Catalogue: Sendable, Equatable {
     public var splits: [Split]
     public var chunkTokens: [Int]
     public var pinnings: [Pinning]
-    /// Score arithmetic: `[.fp32]`, or `[.fp32, .int8]` where the host has integer kernels and
-    /// the quality gate admitted int8 scores.
+    /// Dot-product arithmetic of scores and value sums: `[.fp32]`, or `[.fp32, .int8]` where
+    /// the host has integer kernels and the quality gate admitted int8.
     public var dots: [Dot]
-    /// Group sizes at which int8 scores are admitted: an `int8` variant lies inside the
+    /// Group sizes at which int8 is admitted: an `int8` variant lies inside the
     /// catalogue only at these (and only when `dots` holds `int8`).
     public var int8GroupSizes: [Int]
 
@@ -35,12 +35,12 @@ public struct Catalogue: Sendable, Equatable {
         self.int8GroupSizes = int8GroupSizes
     }
 
-    /// Head dimensions whose 4-bit affine pages have integer-dot (int8) score kernels; other
+    /// Head dimensions whose 4-bit affine pages have integer-dot (int8) score and value kernels; other
     /// pages take fp32 even under `AttentionPlan.integerDot`, so the planner offers int8 only
     /// for these.
     public static let integerDotHeadDims: Set<Int> = [64, 128]
 
-    /// Whether int8 scores can differ from fp32 for a problem on a host: an AVX-512 VNNI CPU at
+    /// Whether int8 dot products can differ from fp32 for a problem on a host: an AVX-512 VNNI CPU at
     /// ISA level v4 (the topology's level and features, i.e. ``QAQ/ISALevel/featureNames``) and
     /// a head dimension with integer kernels.
     public static func integerDotAvailable(headDim: Int, topology t: Topology) -> Bool {

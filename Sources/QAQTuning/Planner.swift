@@ -5,8 +5,9 @@ import QAQ
 /// generator (``QAQ/SyntheticKV``, through ``QAQ/QualityBench``), is at most `budget`. Speed
 /// never overrides this: the planner only times admitted group sizes.
 ///
-/// int8 scores (`AttentionPlan.integerDot`) are judged the same way, per admitted group size
-/// G: with e₃₂ the error of G with fp32 scores and e₈ the error with int8 scores, int8 is
+/// int8 dot products (`AttentionPlan.integerDot`: scores and affine value sums) are judged the
+/// same way, per admitted group size G: with e₃₂ the error of G in fp32 and e₈ the error with
+/// int8, int8 is
 /// admitted at G when e₈ ≤ `budget` and e₈ ≤ (1 + `int8Tolerance`)·e₃₂ (default 5 %: int8 may
 /// cost at most 5 % more error than fp32, relative). Only then does the catalogue offer int8
 /// at G; a gate without `int8Error` never admits int8.
@@ -15,9 +16,9 @@ public struct QualityGate: Sendable {
     public var budget: Double
     /// Error of a (D, GQA, group size); nil when it cannot be measured (then not admitted).
     public var error: @Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?
-    /// The same error with int8 scores; nil (the closure or its result): int8 not admitted.
+    /// The same error with int8 dot products; nil (the closure or its result): int8 not admitted.
     public var int8Error: (@Sendable (_ headDim: Int, _ gqa: Int, _ groupSize: Int) -> Double?)?
-    /// How much more error than fp32 int8 scores may add, relative to the fp32 error.
+    /// How much more error than fp32 int8 may add, relative to the fp32 error.
     public var int8Tolerance: Double
 
     /// Default ``int8Tolerance``: 5 %.
@@ -49,7 +50,7 @@ public struct QualityGate: Sendable {
                            int8Error: { d, g, group in bench(d, g, group, AttentionPlan(integerDot: true)) })
     }
 
-    /// Whether int8 scores pass at an fp32 error `fp32` with int8 error `int8` (the rule above).
+    /// Whether int8 passes at an fp32 error `fp32` with int8 error `int8` (the rule above).
     public func admitsInt8(fp32: Double, int8: Double) -> Bool {
         int8.isFinite && int8 <= budget && int8 <= fp32 * (1 + int8Tolerance)
     }
@@ -182,7 +183,7 @@ public struct PlannerEvent: Sendable {
 
 /// The planner (FFTW's vocabulary): for each ``Problem``, a ``Catalogue`` of
 /// ``KernelVariant``s and a ``Search`` through it within the effort's budget, timing through a
-/// ``VariantTimer``. Group sizes (and int8 scores) pass the ``QualityGate`` first. The estimate-level default is
+/// ``VariantTimer``. Group sizes (and int8 dot products) pass the ``QualityGate`` first. The estimate-level default is
 /// always the search's start and is recorded with its measured speed, so the profile holds the
 /// speed-up the tuning bought.
 public struct Planner {

@@ -208,17 +208,17 @@ public struct MeasuredVariant: Sendable, Codable, Equatable {
 }
 
 /// The attention error of one group size on the synthetic generator, and whether the quality
-/// budget admitted it (schema 2); with int8 scores as well where the gate judged them (schema 3).
+/// budget admitted it (schema 2); with int8 dot products as well where the gate judged them (schema 3).
 public struct GroupQuality: Sendable, Codable, Equatable {
     public var groupSize: Int
     /// Mean relative attention-output error (``QAQ/QualityBench``), 4-bit keys and values,
     /// fp32 scores.
     public var attentionRelError: Double
     public var admitted: Bool
-    /// The same error with int8 scores (`AttentionPlan.integerDot`); absent where the gate did
+    /// The same error with int8 dot products (`AttentionPlan.integerDot`); absent where the gate did
     /// not judge them (no AVX-512 VNNI, a head dimension without integer kernels, schema ≤ 2).
     public var int8AttentionRelError: Double?
-    /// Whether int8 scores are admitted at this group size (``QualityGate``'s rule); absent
+    /// Whether int8 is admitted at this group size (``QualityGate``'s rule); absent
     /// where they were not judged.
     public var int8Admitted: Bool?
 

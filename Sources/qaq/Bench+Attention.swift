@@ -11,14 +11,14 @@ extension Bench {
         @Option var gqa: Int = 4
         @Option var context: Int = 4096
         @Option(help: "Cache policy (default uniform:4:32, or uniform:4:G with the profile's group size G).") var policy: String?
-        @Option(help: "A tuning profile (qaqtune): run its plan for this problem — threads, split, chunk, pinning, page size, group size and score arithmetic (fp32 or int8); --threads/--split/--chunk/--cpus/--page are then ignored (--integer-dot still forces int8 scores). A missing profile or one from another host: one warning, estimate-level defaults.")
+        @Option(help: "A tuning profile (qaqtune): run its plan for this problem — threads, split, chunk, pinning, page size, group size and dot arithmetic (fp32 or int8); --threads/--split/--chunk/--cpus/--page are then ignored (--integer-dot still forces int8). A missing profile or one from another host: one warning, estimate-level defaults.")
         var profile: String?
         @Option(help: "Threads taking part (the caller included).") var threads: Int = 1
         @Option(help: "How threads divide the work: head, tokens or both.") var split: String = "head"
         @Option(help: "Tokens per work item for the tokens/both splits.") var chunk: Int = 1024
         @Option(help: "Comma-separated logical CPUs to pin workers to (default: unpinned).") var cpus: String = ""
         @Option(help: "Tokens per page.") var page: Int = 64
-        @Flag(name: .customLong("integer-dot"), help: "Score 4-bit keys with int8 dot products (AVX-512 VNNI; AttentionPlan.integerDot). Pages or ISA levels without integer kernels take fp32.")
+        @Flag(name: .customLong("integer-dot"), help: "Score 4-bit keys and sum 4-bit affine values with int8 dot products (AVX-512 VNNI; AttentionPlan.integerDot). Pages or ISA levels without integer kernels take fp32.")
         var integerDot = false
         @Option var repetitions: Int = 9
         @Flag(help: "Cycle through ≥ 128 MiB of distinct caches and compare with the DRAM roof.") var cold = false
@@ -58,7 +58,7 @@ extension Bench {
                 String(format: "%@ %@ D=%d H=%d GQA=%d ctx=%d: %.3f ms/step, %.2f GB/s of %.1f MB (%.2f bits/elem), roof %.1f GB/s (%.0f%%), %.2f ns/token·KV-head%@%@",
                        r.policy, r.isa.rawValue, r.headDim, r.kvHeads, r.gqa, r.context, r.seconds * 1e3, r.gbps,
                        Double(r.bytesRead) / 1e6, r.bitsPerElement, r.roofGBps, 100 * r.fractionOfRoof, r.nsPerTokenKVHead,
-                       plan.integerDot ? ", int8 scores" : "", r.cold ? " (cold)" : "")
+                       plan.integerDot ? ", int8 dots" : "", r.cold ? " (cold)" : "")
             }
         }
     }

@@ -192,6 +192,111 @@ struct AttentionInt8Tests {
         }
     }
 
+    @Test("affine 4-bit D = 128 and 64 values: the scalar int8 reference to fp32 rounding, fp64 within the 8-bit weights' bound; false and nothing written elsewhere",
+          arguments: ISALevel.available)
+    func values(isa: ISALevel) throws {
+        let k = AttentionKernels.forLevel(isa)
+        let native = isa == .v4
+        // D = 64's scratch: the tile area is still large enough (AttentionScratch.int8ValueBytes).
+        let scratch128 = AttentionScratch(dim: 128, queryHeads: 8), scratch64 = AttentionScratch(dim: 64, queryHeads: 8)
+        defer { scratch128.deallocate(); scratch64.deallocate() }
+        var n = 0
+        for (d, g) in [(128, 32), (128, 64), (128, 128), (64, 32), (64, 64)] {
+            let scratch = d == 64 ? scratch64 : scratch128
+            for heads in Self.headCounts {
+                n += 1
+                // Across the 4-token chunks, the 16-token weight rows and the 64-token blocks.
+                let count = [1, 3, 17, 64, 65, 150][(n + n / 6) % 6]
+                let layout = try PackedLayout(dim: d, groupSize: g, bits: 4, outlierCount: 0)
+                var x = DataMaker.rows(count: count, dim: d, seed: UInt64(500 + n))
+                if count > 2 { for i in 0..<d { x[d + i] = 0.25 } }   // a zero-range token
+                let bytes = pack(x, layout: layout, kernels: .reference).bytes
+                let xhat = unpack(bytes, layout: layout, kernels: .reference)
+                // Weights: softmax-like rows, one with a single dominant token, one all zero.
+                let stride = count + 3
+                var rng = SplitMix64(seed: UInt64(600 + n))
+                var w = [Float](repeating: 0, count: heads * stride)
+                for h in 0..<heads {
+                    for t in 0..<count {
+                        switch h % 3 {
+                        case 0: w[h * stride + t] = Float(Foundation.exp(2 * rng.gaussian()))
+                        case 1: w[h * stride + t] = t == count / 2 ? 1 : Float(rng.uniform()) * 1e-3
+                        default: w[h * stride + t] = h == 2 ? 0 : Float(rng.uniform())
+                        }
+                    }
+                }
+                let initial = (0..<(heads * d)).map { Float(Foundation.sin(Double($0))) }
+                var out = initial, ref = initial
+                let ran = bytes.withUnsafeBytes { src in
+                    w.withUnsafeBufferPointer { wb in
+                        out.withUnsafeMutableBufferPointer { k.accumulateInt8(wb.baseAddress!, stride, heads, src.baseAddress!, count, layout, $0.baseAddress!, scratch) }
+                    }
+                }
+                #expect(ran == native, "\(isa): int8 values only at v4 (VNNI)")
+                guard ran else {
+                    #expect(out == initial, "\(isa): nothing written when there is no int8 kernel")
+                    continue
+                }
+                bytes.withUnsafeBytes { src in
+                    w.withUnsafeBufferPointer { wb in
+                        ref.withUnsafeMutableBufferPointer {
+                            QAQKernelsBase.Reference.affineAccumulateInt8(weights: wb.baseAddress!, wStride: stride, heads: heads, src.baseAddress!,
+                                                                          count: count, layout: layout, out: $0.baseAddress!)
+                        }
+                    }
+                }
+                bytes.withUnsafeBytes { raw in
+                    let src = raw.baseAddress!
+                    for h in 0..<heads {
+                        for i in 0..<d {
+                            var exact = Double(initial[h * d + i]), magnitude = abs(exact), bound = 0.0
+                            var b0 = 0
+                            while b0 < count {
+                                let end = min(count, b0 + 64)
+                                var s = 0.0, codeSum = 0.0
+                                for t in b0..<end {
+                                    let record = src + t * layout.recordBytes
+                                    let (lo, step) = QAQKernelsBase.Reference.metadata(record, layout, group: i / g)
+                                    let wt = Double(w[h * stride + t]), c = Double(QAQKernelsBase.Reference.code(record, layout, element: i))
+                                    s = max(s, wt * Double(step) / 255)
+                                    codeSum += abs(c - 8)
+                                    exact += wt * Double(xhat[t * d + i])
+                                    magnitude += wt * (abs(Double(lo)) + 17 * Double(step))
+                                }
+                                bound += 0.5 * 1.0001 * s * codeSum
+                                b0 = end
+                            }
+                            let got = Double(out[h * d + i]), r = Double(ref[h * d + i])
+                            #expect(abs(got - r) <= fp32Tolerance(count, magnitude),
+                                    "\(isa) D \(d) G \(g) heads \(heads) count \(count) h \(h) i \(i): kernel \(got) vs int8 reference \(r)")
+                            #expect(abs(r - exact) <= bound + fp32Tolerance(count, magnitude),
+                                    "\(isa) D \(d) G \(g) h \(h) i \(i): int8 \(r) vs exact \(exact), bound \(bound)")
+                        }
+                    }
+                }
+            }
+        }
+        // Layouts without the kernel, and weights it refuses (negative, NaN, +∞): false, nothing written.
+        let plain = try PackedLayout(dim: 128, groupSize: 32, bits: 4, outlierCount: 0)
+        let cases: [(PackedLayout, Float)] = [(try PackedLayout(dim: 128, groupSize: 32, bits: 3, outlierCount: 0), 0.5),
+                                              (try PackedLayout(dim: 128, groupSize: 32, bits: 4, outlierCount: 2), 0.5),
+                                              (try PackedLayout(dim: 96, groupSize: 32, bits: 4, outlierCount: 0), 0.5),
+                                              (plain, -0.5), (plain, .nan), (plain, .infinity)]
+        for (layout, bad) in cases {
+            let x = DataMaker.rows(count: 20, dim: layout.dim, seed: 11)
+            let bytes = pack(x, layout: layout, kernels: .reference).bytes
+            var w = [Float](repeating: 0.25, count: 20)
+            w[19] = bad
+            var out = [Float](repeating: 7, count: layout.dim)
+            let ran = bytes.withUnsafeBytes { src in
+                w.withUnsafeBufferPointer { wb in
+                    out.withUnsafeMutableBufferPointer { k.accumulateInt8(wb.baseAddress!, 20, 1, src.baseAddress!, 20, layout, $0.baseAddress!, scratch128) }
+                }
+            }
+            #expect(!ran && out.allSatisfy { $0 == 7 }, "\(isa) \(layout) weight \(bad)")
+        }
+    }
+
     @Test("the cache with integerDot at v4: adds at most a quarter (D = 128) or 60 % (D = 64) of the output error the 4-bit storage already has; elsewhere identical to fp32",
           arguments: [("uniform:4:32", 128), ("uniform:4:128", 128), ("rlm:4:3:window=4", 128), ("rlm:4:4:scale=log8:window=4", 128),
                       ("uniform:4:32", 64), ("uniform:4:64", 64), ("rlm:4:3:window=4", 64)])

@@ -19,7 +19,7 @@ public enum QualityBench {
     }
 
     /// Runs `policy` over `data` (one layer). `refreshEvery` > 0 calls refresh every so many steps.
-    /// `plan` is the cache's ``AttentionPlan`` (e.g. `integerDot` to measure int8 scores).
+    /// `plan` is the cache's ``AttentionPlan`` (e.g. `integerDot` to measure int8 dot products).
     public static func run(policy: any CachePolicy, data: SyntheticKV, warmup: Int = 8, refreshEvery: Int = 16,
                            kernels: KernelSet = .active, plan: AttentionPlan = .serial) throws(CacheError) -> Result {
         let cache = try KVCache(KVCacheConfiguration(

@@ -246,7 +246,8 @@ struct AttentionContext: @unchecked Sendable {
     let cache: KVCache
     let state: LayerState
     let kernels: AttentionKernels
-    /// Score 4-bit keys by int8 dot products where a kernel exists (``AttentionPlan/integerDot``).
+    /// Score 4-bit keys and sum 4-bit affine values by int8 dot products where a kernel exists
+    /// (``AttentionPlan/integerDot``).
     let integerDot: Bool
     let dim: Int
     let g: Int
@@ -404,6 +405,7 @@ struct AttentionContext: @unchecked Sendable {
         let d = dim, n = page.count
         switch page.kind {
         case .affine(let layout):
+            if integerDot && kernels.accumulateInt8(w, wStride, g, page.bytes, n, layout, o, scratch) { return }
             kernels.accumulate(w, wStride, g, page.bytes, n, layout, o, scratch)
         case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
             c.levels.withUnsafeBufferPointer { lv in

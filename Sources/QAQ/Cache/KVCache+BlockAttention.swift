@@ -101,7 +101,9 @@ extension KVCache {
         for i in 0..<(count * qHeads * d) { output[i] = 0 }
 
         let context = AttentionContext(
-            cache: self, state: s, kernels: attentionKernels, integerDot: plan.integerDot, dim: d, g: g, tokens: n, sinks: policy.sinkTokens,
+            // Block attention stays fp32 (no int8 queries are prepared for it, and the values of
+            // a block are summed in fp32 too).
+            cache: self, state: s, kernels: attentionKernels, integerDot: false, dim: d, g: g, tokens: n, sinks: policy.sinkTokens,
             queries: qs, codebookQueries: qcb, codebookRotation: codebookRotation, queryMean: qm,
             partial: bw.partial[0].pointer, partialRotated: bw.partialRotated[0].pointer, stats: bw.sums[0].pointer,
             scores: nil, byPosition: bw.byPosition[0].pointer)

@@ -33,6 +33,10 @@ public struct AttentionKernels: Sendable {
     /// int8 dot products for the prepared queries; false where there is none.
     public typealias CodebookScoresInt8 = @Sendable (Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, AttentionScratch) -> Bool
 
+    /// (weights, wStride, heads, records, count, layout, out, scratch): ``Accumulate`` by int8
+    /// dot products; false (nothing written) where the layout, the weights or the level have none.
+    public typealias AccumulateInt8 = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, AttentionScratch) -> Bool
+
     public let isa: ISALevel
     public let scores: Scores
     /// The queries quantized to int8 once per call and KV head, for the integer-dot scores.
@@ -43,6 +47,10 @@ public struct AttentionKernels: Sendable {
     /// Integer-dot scores of 4-bit code-map keys, D = 128, one scale per vector.
     public let codebookScoresInt8: CodebookScoresInt8
     public let accumulate: Accumulate
+    /// Weighted values of 4-bit affine records, D = 128 or 64, by int8 dot products (AVX-512 VNNI):
+    /// the weights quantized to 8 bits per head, quarter and block of 64 tokens, error bounded
+    /// as AttentionInt8Values.swift states; false (nothing written) where there is no such kernel.
+    public let accumulateInt8: AccumulateInt8
     public let codebookScores: CodebookScores
     public let codebookAccumulate: CodebookAccumulate
     public let scoresF32: ScoresRows<Float>
@@ -67,6 +75,7 @@ public struct AttentionKernels: Sendable {
                 scoresInt8: { QAQKernelsV4.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
                 codebookScoresInt8: { QAQKernelsV4.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsV4.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                accumulateInt8: { QAQKernelsV4.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV4.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV4.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsV4.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
@@ -84,6 +93,7 @@ public struct AttentionKernels: Sendable {
                 scoresInt8: { QAQKernelsV3.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
                 codebookScoresInt8: { QAQKernelsV3.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsV3.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                accumulateInt8: { QAQKernelsV3.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV3.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV3.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsV3.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
@@ -102,6 +112,7 @@ public struct AttentionKernels: Sendable {
                 scoresInt8: { QAQKernelsBase.Kernels.scoresInt8(heads: $0, $1, count: $2, layout: $3, out: $4, outStride: $5, scratch: $6) },
                 codebookScoresInt8: { QAQKernelsBase.Kernels.codebookScoresInt8(heads: $0, $1, count: $2, layout: $3, levels: $4, out: $5, outStride: $6, scratch: $7) },
                 accumulate: { QAQKernelsBase.Kernels.accumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
+                accumulateInt8: { QAQKernelsBase.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsBase.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsBase.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsBase.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },

@@ -235,4 +235,111 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_pair_sums(qaq_f32x16
          + __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
+// MARK: - Integer-dot values (AttentionInt8Values.swift)
+
+typedef uint8_t qaq_u8x64 __attribute__((ext_vector_type(64)));
+typedef uint16_t qaq_u16x32 __attribute__((ext_vector_type(32)));
+
+/// Output `j` (0…3, a constant) of the byte transpose of four tokens' code vectors: per
+/// 128-bit block L, its 32-bit lane 4L + k holds byte k of lane 4L + j of `n0`, `n1`, `n2`,
+/// `n3` (in that byte order). Two levels of interleaves (`vpunpck{l,h}bw`, then
+/// `vpunpck{l,h}wd`); the four calls of one transpose share the first level once inlined.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_bytes_4x4(qaq_u32x16 n0, qaq_u32x16 n1, qaq_u32x16 n2, qaq_u32x16 n3, int j) {
+    qaq_u8x64 b0 = (qaq_u8x64)n0, b1 = (qaq_u8x64)n1, b2 = (qaq_u8x64)n2, b3 = (qaq_u8x64)n3;
+#define QAQ_LO8 0, 64, 1, 65, 2, 66, 3, 67, 4, 68, 5, 69, 6, 70, 7, 71, 16, 80, 17, 81, 18, 82, 19, 83, 20, 84, 21, 85, 22, 86, 23, 87, \
+                32, 96, 33, 97, 34, 98, 35, 99, 36, 100, 37, 101, 38, 102, 39, 103, 48, 112, 49, 113, 50, 114, 51, 115, 52, 116, 53, 117, 54, 118, 55, 119
+#define QAQ_HI8 8, 72, 9, 73, 10, 74, 11, 75, 12, 76, 13, 77, 14, 78, 15, 79, 24, 88, 25, 89, 26, 90, 27, 91, 28, 92, 29, 93, 30, 94, 31, 95, \
+                40, 104, 41, 105, 42, 106, 43, 107, 44, 108, 45, 109, 46, 110, 47, 111, 56, 120, 57, 121, 58, 122, 59, 123, 60, 124, 61, 125, 62, 126, 63, 127
+#define QAQ_LO16 0, 32, 1, 33, 2, 34, 3, 35, 8, 40, 9, 41, 10, 42, 11, 43, 16, 48, 17, 49, 18, 50, 19, 51, 24, 56, 25, 57, 26, 58, 27, 59
+#define QAQ_HI16 4, 36, 5, 37, 6, 38, 7, 39, 12, 44, 13, 45, 14, 46, 15, 47, 20, 52, 21, 53, 22, 54, 23, 55, 28, 60, 29, 61, 30, 62, 31, 63
+    qaq_u32x16 r;
+    if (j < 2) {
+        qaq_u16x32 a = (qaq_u16x32)__builtin_shufflevector(b0, b1, QAQ_LO8), c = (qaq_u16x32)__builtin_shufflevector(b2, b3, QAQ_LO8);
+        r = j == 0 ? (qaq_u32x16)__builtin_shufflevector(a, c, QAQ_LO16) : (qaq_u32x16)__builtin_shufflevector(a, c, QAQ_HI16);
+    } else {
+        qaq_u16x32 b = (qaq_u16x32)__builtin_shufflevector(b0, b1, QAQ_HI8), d = (qaq_u16x32)__builtin_shufflevector(b2, b3, QAQ_HI8);
+        r = j == 2 ? (qaq_u32x16)__builtin_shufflevector(b, d, QAQ_LO16) : (qaq_u32x16)__builtin_shufflevector(b, d, QAQ_HI16);
+    }
+#undef QAQ_LO8
+#undef QAQ_HI8
+#undef QAQ_LO16
+#undef QAQ_HI16
+    return r;
+}
+
+/// Byte 4k + r of 128-bit block L of the result is the low byte of lane 4L + k of `u_r`
+/// (r = 0…3), for lanes holding 0…255: `vpackusdw`, `vpackuswb` and one `vpshufb` at
+/// AVX-512BW, a byte loop elsewhere.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_4x4(qaq_u32x16 u0, qaq_u32x16 u1, qaq_u32x16 u2, qaq_u32x16 u3) {
+#if defined(__AVX512BW__)
+    __m512i p = _mm512_packus_epi16(_mm512_packus_epi32((__m512i)u0, (__m512i)u1), _mm512_packus_epi32((__m512i)u2, (__m512i)u3));
+    const __m512i t = _mm512_set4_epi32(0x0F0B0703, 0x0E0A0602, 0x0D090501, 0x0C080400);
+    return (qaq_u32x16)_mm512_shuffle_epi8(p, t);
+#else
+    qaq_u8x64 r;
+    for (int i = 0; i < 64; i++) {
+        int lane = 4 * (i >> 4) + ((i >> 2) & 3), which = i & 3;
+        qaq_u32x16 u = which == 0 ? u0 : which == 1 ? u1 : which == 2 ? u2 : u3;
+        r[i] = (uint8_t)u[lane];
+    }
+    return (qaq_u32x16)r;
+#endif
+}
+
+/// Lanes 4h…4h+3 of the result are lane `t` (0…15) of `w_h`: the weights of one token for
+/// four heads, one per 128-bit block. Two `vpermt2ps` and a blend at AVX-512.
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_head_lanes(qaq_f32x16 w0, qaq_f32x16 w1, qaq_f32x16 w2, qaq_f32x16 w3, uint32_t t) {
+#if defined(__AVX512F__)
+    __m512i ix = _mm512_add_epi32(_mm512_set1_epi32((int)t), _mm512_set_epi32(16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0));
+    __m512 a = _mm512_permutex2var_ps((__m512)w0, ix, (__m512)w1), b = _mm512_permutex2var_ps((__m512)w2, ix, (__m512)w3);
+    return (qaq_f32x16)_mm512_mask_blend_ps((__mmask16)0xFF00, a, b);
+#else
+    float a = w0[t & 15], b = w1[t & 15], c = w2[t & 15], d = w3[t & 15];
+    return (qaq_f32x16){a, a, a, a, b, b, b, b, c, c, c, c, d, d, d, d};
+#endif
+}
+
+/// Declares `o0`…`o3`, where lane 4b + j of `ok` is lane 4b + k of `fj`: a 4 × 4 transpose of
+/// 32-bit lanes within each 128-bit block. (A macro: a C call passing 512-bit vectors would
+/// change the ABI in the modules built without AVX-512.)
+#define QAQ_TRANSPOSE4(f0, f1, f2, f3) \
+    qaq_f32x16 a01_ = __builtin_shufflevector(f0, f1, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29); \
+    qaq_f32x16 a23_ = __builtin_shufflevector(f2, f3, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29); \
+    qaq_f32x16 b01_ = __builtin_shufflevector(f0, f1, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31); \
+    qaq_f32x16 b23_ = __builtin_shufflevector(f2, f3, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31); \
+    qaq_f32x16 o[4] = { \
+        __builtin_shufflevector(a01_, a23_, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29), \
+        __builtin_shufflevector(a01_, a23_, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31), \
+        __builtin_shufflevector(b01_, b23_, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29), \
+        __builtin_shufflevector(b01_, b23_, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31) }
+
+/// out[32k + l] += O_k[l] for k = 0…3, l = 0…15, where lane 4b + j of O_k is lane 4b + k of
+/// `f_j` (a 4 × 4 transpose of 32-bit lanes within each 128-bit block); unaligned.
+static inline __attribute__((always_inline)) void qaq_add_transposed4(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
+    QAQ_TRANSPOSE4(f0, f1, f2, f3);
+    for (int k = 0; k < 4; k++) {
+        qaq_f32x16 v;
+        __builtin_memcpy(&v, out + 32 * k, sizeof v);
+        v += o[k];
+        __builtin_memcpy(out + 32 * k, &v, sizeof v);
+    }
+}
+
+/// The D = 64 form: lanes l < 8 of O_k go to out[o_k + l], lanes l ≥ 8 to out[o_k + 8 + l],
+/// with o_k = 0, 32, 8, 40 for k = 0…3 (the element order of a D = 64 record's code bytes).
+static inline __attribute__((always_inline)) void qaq_add_transposed4_d64(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    static const int offsets[4] = {0, 32, 8, 40};
+    QAQ_TRANSPOSE4(f0, f1, f2, f3);
+    for (int k = 0; k < 4; k++) {
+        qaq_f32x8_ lo, hi;
+        __builtin_memcpy(&lo, out + offsets[k], sizeof lo);
+        __builtin_memcpy(&hi, out + offsets[k] + 16, sizeof hi);
+        lo += __builtin_shufflevector(o[k], o[k], 0, 1, 2, 3, 4, 5, 6, 7);
+        hi += __builtin_shufflevector(o[k], o[k], 8, 9, 10, 11, 12, 13, 14, 15);
+        __builtin_memcpy(out + offsets[k], &lo, sizeof lo);
+        __builtin_memcpy(out + offsets[k] + 16, &hi, sizeof hi);
+    }
+}
+
 #endif

@@ -1,0 +1,336 @@
+import QAQLayout
+import _QAQSIMDShims
+
+// Decode-attention values by integer dot products (DESIGN §5) for 4-bit affine records of
+// D = 128 or 64 (no outliers, G ≥ 32): out[h][i] += Σₜ wₜ·x̂ₜ[i] with x̂ = lo + ½step + c·step.
+//
+// Per head h, quarter k of the vector (elements 32k…32k+31, inside one group at G ≥ 32) and
+// block of ``int8ValueBlock`` tokens, the weight of a code is uₜ = wₜ·stepₜ (fp32). It is
+// quantized to 8 unsigned bits against the block's largest, s = max uₜ/255 (fp32),
+// u8ₜ = round(uₜ·(255/max)) (fp32 product, ties to even), and, with the codes centred on 8,
+//
+//   out[h][i] += s·Σₜ u8ₜ·cₜ[i] − 8·s·Σₜ u8ₜ + Σₜ wₜ·(loₜ + 8.5·stepₜ)
+//
+// — the first sum exact in 32-bit integers (`vpdpbusd`: four tokens per 32-bit lane), the
+// rest fp32 once per (head, quarter). Against the fp32 kernels the error is that of the 8-bit
+// weights only: |Δ[i]| ≤ Σ_blocks ½·s·Σₜ |cₜ[i] − 8|, plus fp32 rounding;
+// ``Reference/affineAccumulateInt8(weights:wStride:heads:_:count:layout:out:)`` computes the
+// same quantities in scalar code. The weights must be finite and ≥ 0 (softmax numerators);
+// the kernel refuses others.
+//
+// Layout: a record's 64 code bytes hold in lane j the codes of elements j + 16s, slot s at
+// bit 4s; the low nibbles of byte k are element 32k + j, the high nibbles 32k + 16 + j. Four
+// tokens' nibble vectors are byte-transposed (``qaq_bytes_4x4``) so that lane 4b + k of
+// output j holds the four tokens' codes of element 32k + 16n + 4b + j (n: low or high
+// nibbles) — quarter k, so the weight bytes for that lane are those of quarter k: one
+// 128-bit block of four tokens × four quarters, the same in every block. After a block of
+// tokens the integer lanes are scaled by s and transposed back (``qaq_add_transposed4``).
+//
+// D = 64: the 64 codes of a record are one byte vector (``codes64(_:)``: byte k of lane K is
+// element (K mod 8) + 8(k >> 1) + 32(k & 1) + 16(K >> 3)), so one transpose per four tokens;
+// lane 4b + k then holds half k & 1 of the vector, and its weights are those of that half's
+// group (lanes k = 2, 3 repeat k = 0, 1).
+//
+// Integer accumulators cannot overflow: ≤ 64 tokens × 255 × 15 per lane.
+
+/// Tokens per weight-scale block.
+let int8ValueBlock = 64
+
+/// Byte offsets in the scratch's tile area: u (64 tokens × 16 lanes fp32), the weight bytes
+/// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32).
+private let uOffset = 0, bytesOffset = 4096, scaleOffset = 5120, padOffset = 5184
+/// Tile bytes the kernel needs (``AttentionScratch/int8ValueBytes`` reserves them).
+let int8ValueScratchBytes = 5440
+
+/// Rows h < g of the weights for tokens t…t+n−1 (n ≤ 16) as 16-lane vectors, zero beyond n
+/// and for h ≥ g (copied through `pad` when n < 16, so nothing past the row is read).
+@inline(__always)
+private func weightRows(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ t: Int, _ n: Int,
+                        _ pad: UnsafeMutableRawPointer) -> (F32x16, F32x16, F32x16, F32x16) {
+    if n == 16 {
+        let r = UnsafeRawPointer(w + t)
+        return (r.loadUnaligned(as: F32x16.self),
+                g > 1 ? r.loadUnaligned(fromByteOffset: 4 * wStride, as: F32x16.self) : F32x16(),
+                g > 2 ? r.loadUnaligned(fromByteOffset: 8 * wStride, as: F32x16.self) : F32x16(),
+                g > 3 ? r.loadUnaligned(fromByteOffset: 12 * wStride, as: F32x16.self) : F32x16())
+    }
+    let p = pad.assumingMemoryBound(to: Float.self)
+    for h in 0..<4 {
+        for k in 0..<16 { p[16 * h + k] = h < g && k < n ? w[h * wStride + t + k] : 0 }
+    }
+    return (pad.load(as: F32x16.self), pad.load(fromByteOffset: 64, as: F32x16.self),
+            pad.load(fromByteOffset: 128, as: F32x16.self), pad.load(fromByteOffset: 192, as: F32x16.self))
+}
+
+/// The 16 bytes at `p` in every 128-bit block.
+@inline(__always)
+private func block128(_ p: UnsafeRawPointer) -> U32x16 {
+    let w = p.loadUnaligned(as: SIMD4<UInt32>.self)
+    return U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
+}
+
+/// Token t + r's codes as bytes (zeros when r ≥ `left`): at D = 128 the low or high (`high`)
+/// nibbles of its 64 code bytes, at D = 64 all 64 codes (``codes64(_:)``).
+@inline(__always)
+private func nibbles(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ left: Int, _ high: Bool, _ dim64: Bool) -> U32x16 {
+    guard r < left else { return U32x16() }
+    let record = src + (t + r) * rb
+    if dim64 { return codes64(record) }
+    let x = record.loadUnaligned(as: U32x16.self), mask = U32x16(repeating: 0x0F0F_0F0F)
+    return high ? (x &>> U32x16(repeating: 4)) & mask : x & mask
+}
+
+/// (step, lo + ½·step) of a D = 64 affine record's groups by lane 4L + k: group k & 1 at
+/// G = 32 (the element order of ``codes64(_:)``: byte k of a lane is in the second half iff k
+/// is odd), the one group at G = 64.
+@inline(__always)
+private func halfParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
+    let words: U32x16
+    if groups == 2 {
+        let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
+        words = U32x16(w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1])
+    } else {
+        words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
+    }
+    let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
+    var mid = qaq_f16_decode(words)
+    fma16(&mid, step, F32x16(repeating: 0.5))
+    return (step, mid)
+}
+
+/// u8 = round(u·inv) of token `t` of the block (u at its slot of `area`), added to `sum`;
+/// zeros for t ≥ `nb`.
+@inline(__always)
+private func weightBytes(_ area: UnsafeRawPointer, _ t: Int, _ nb: Int, _ inv: F32x16, _ sum: inout U32x16) -> U32x16 {
+    guard t < nb else { return U32x16() }
+    let magic = F32x16(repeating: 12_582_912)
+    let u = area.load(fromByteOffset: uOffset + 64 * t, as: F32x16.self)
+    let q = unsafeBitCast(u * inv + magic, to: U32x16.self) &- unsafeBitCast(magic, to: U32x16.self)
+    sum &+= q
+    return q
+}
+
+/// u = w·step of token `t` of the block (its weights lane `k` of the rows), lanes 4h + k,
+/// stored at its slot of `area`; `exact` += w·(lo + 8.5·step).
+@inline(__always)
+private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ dim64: Bool, _ t: Int, _ k: Int,
+                         _ w0: F32x16, _ w1: F32x16, _ w2: F32x16, _ w3: F32x16,
+                         _ area: UnsafeMutableRawPointer, _ exact: inout F32x16) -> F32x16 {
+    let (step, mid) = dim64 ? halfParameters(block + t * rb + 32, groups) : quarterParameters(block + t * rb + 64, groups)
+    let wt = qaq_head_lanes(w0, w1, w2, w3, UInt32(truncatingIfNeeded: k))
+    let u = wt * step
+    var x = mid
+    fma16(&x, step, F32x16(repeating: 8))
+    fma16(&exact, wt, x)
+    area.storeBytes(of: u, toByteOffset: uOffset + 64 * t, as: F32x16.self)
+    return u
+}
+
+/// The integer sums of a block of `nb` tokens at `src` — at D = 128 of one nibble half
+/// (`high`), at D = 64 of all codes — scaled by the block's s and added to `out`.
+@inline(__always)
+private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
+                           _ area: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+    var a00 = U32x16(), a01 = U32x16(), a02 = U32x16(), a03 = U32x16()
+    var a10 = U32x16(), a11 = U32x16(), a12 = U32x16(), a13 = U32x16()
+    var a20 = U32x16(), a21 = U32x16(), a22 = U32x16(), a23 = U32x16()
+    var a30 = U32x16(), a31 = U32x16(), a32 = U32x16(), a33 = U32x16()
+    var c = 0
+    while 4 * c < nb {
+        let t = 4 * c, left = nb - t
+        let n0 = nibbles(src, rb, t, 0, left, high, dim64), n1 = nibbles(src, rb, t, 1, left, high, dim64)
+        let n2 = nibbles(src, rb, t, 2, left, high, dim64), n3 = nibbles(src, rb, t, 3, left, high, dim64)
+        let e = qaq_bytes_4x4(n0, n1, n2, n3, 0), f = qaq_bytes_4x4(n0, n1, n2, n3, 1)
+        let gg = qaq_bytes_4x4(n0, n1, n2, n3, 2), hh = qaq_bytes_4x4(n0, n1, n2, n3, 3)
+        let wb = area + bytesOffset + 64 * c
+        let w0 = block128(wb)
+        a00 = qaq_dpbusd(a00, w0, e); a01 = qaq_dpbusd(a01, w0, f); a02 = qaq_dpbusd(a02, w0, gg); a03 = qaq_dpbusd(a03, w0, hh)
+        if g > 1 {
+            let w1 = block128(wb + 16)
+            a10 = qaq_dpbusd(a10, w1, e); a11 = qaq_dpbusd(a11, w1, f); a12 = qaq_dpbusd(a12, w1, gg); a13 = qaq_dpbusd(a13, w1, hh)
+        }
+        if g > 2 {
+            let w2 = block128(wb + 32)
+            a20 = qaq_dpbusd(a20, w2, e); a21 = qaq_dpbusd(a21, w2, f); a22 = qaq_dpbusd(a22, w2, gg); a23 = qaq_dpbusd(a23, w2, hh)
+        }
+        if g > 3 {
+            let w3 = block128(wb + 48)
+            a30 = qaq_dpbusd(a30, w3, e); a31 = qaq_dpbusd(a31, w3, f); a32 = qaq_dpbusd(a32, w3, gg); a33 = qaq_dpbusd(a33, w3, hh)
+        }
+        c += 1
+    }
+    @inline(__always) func add(_ o: UnsafeMutablePointer<Float>, _ f0: F32x16, _ f1: F32x16, _ f2: F32x16, _ f3: F32x16) {
+        if dim64 { qaq_add_transposed4_d64(o, f0, f1, f2, f3) } else { qaq_add_transposed4(o + (high ? 16 : 0), f0, f1, f2, f3) }
+    }
+    let d = dim64 ? 64 : 128
+    let s0 = unsafeBitCast(block128(area + scaleOffset), to: F32x16.self)
+    add(out, qaq_i32_to_f32(a00) * s0, qaq_i32_to_f32(a01) * s0, qaq_i32_to_f32(a02) * s0, qaq_i32_to_f32(a03) * s0)
+    if g > 1 {
+        let s1 = unsafeBitCast(block128(area + scaleOffset + 16), to: F32x16.self)
+        add(out + d, qaq_i32_to_f32(a10) * s1, qaq_i32_to_f32(a11) * s1, qaq_i32_to_f32(a12) * s1, qaq_i32_to_f32(a13) * s1)
+    }
+    if g > 2 {
+        let s2 = unsafeBitCast(block128(area + scaleOffset + 32), to: F32x16.self)
+        add(out + 2 * d, qaq_i32_to_f32(a20) * s2, qaq_i32_to_f32(a21) * s2, qaq_i32_to_f32(a22) * s2, qaq_i32_to_f32(a23) * s2)
+    }
+    if g > 3 {
+        let s3 = unsafeBitCast(block128(area + scaleOffset + 48), to: F32x16.self)
+        add(out + 3 * d, qaq_i32_to_f32(a30) * s3, qaq_i32_to_f32(a31) * s3, qaq_i32_to_f32(a32) * s3, qaq_i32_to_f32(a33) * s3)
+    }
+}
+
+/// The kernel for `g` (1…4, a literal after inlining) heads: the contract at the top.
+@inline(__always)
+private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
+                              _ groups: Int, _ out: UnsafeMutablePointer<Float>, _ area: UnsafeMutableRawPointer) {
+    let d = dim64 ? 64 : 128, rb = d / 2 + 4 * groups
+    // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane 4h + k, over all blocks.
+    var exact = F32x16()
+    var b0 = 0
+    while b0 < count {
+        let nb = count - b0 < int8ValueBlock ? count - b0 : int8ValueBlock
+        let block = src + b0 * rb
+        // u = w·step per lane 4h + k, its largest, and the fp32 part.
+        var m = F32x16()
+        var t = 0
+        while t < nb {
+            let n = nb - t < 16 ? nb - t : 16
+            let (w0, w1, w2, w3) = weightRows(w, wStride, g, b0 + t, n, area + padOffset)
+            for k in 0..<n {
+                let u = valueWeight(block, rb, groups, dim64, t + k, k, w0, w1, w2, w3, area, &exact)
+                m = m.replacing(with: u, where: u .> m)
+            }
+            t += n
+        }
+        // The weight bytes, four tokens at a time.
+        let inv = F32x16().replacing(with: F32x16(repeating: 255) / m, where: m .> F32x16())
+        let s = m / F32x16(repeating: 255)
+        var sum = U32x16()
+        var c = 0
+        while 4 * c < nb {
+            let q0 = weightBytes(area, 4 * c, nb, inv, &sum), q1 = weightBytes(area, 4 * c + 1, nb, inv, &sum)
+            let q2 = weightBytes(area, 4 * c + 2, nb, inv, &sum), q3 = weightBytes(area, 4 * c + 3, nb, inv, &sum)
+            area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+            c += 1
+        }
+        fma16(&exact, s * F32x16(repeating: -8), qaq_i32_to_f32(sum))
+        area.storeBytes(of: s, toByteOffset: scaleOffset, as: F32x16.self)
+        int8ValueHalf(g, dim64, false, block, rb, nb, area, out)
+        if !dim64 { int8ValueHalf(g, false, true, block, rb, nb, area, out) }
+        b0 += nb
+    }
+    let e = unsafeBitCast(exact, to: InlineArray<16, Float>.self)
+    // Lane 4h + k is quarter k (D = 128) or, for k < 2, half k (D = 64; lanes 2, 3 repeat them).
+    for h in 0..<g {
+        for k in 0..<(d / 32) {
+            let v = F32x16(repeating: e[4 * h + k])
+            let o = UnsafeMutableRawPointer(out + d * h + 32 * k)
+            o.storeBytes(of: o.loadUnaligned(as: F32x16.self) + v, as: F32x16.self)
+            o.storeBytes(of: o.loadUnaligned(fromByteOffset: 64, as: F32x16.self) + v, toByteOffset: 64, as: F32x16.self)
+        }
+    }
+}
+
+@inline(never) private func affineInt8Values1(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 1, false, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values2(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 2, false, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values3(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 3, false, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values4(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 4, false, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values64x1(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 1, true, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values64x2(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 2, true, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values64x3(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 3, true, src, n, gr, o, a) }
+@inline(never) private func affineInt8Values64x4(_ w: UnsafePointer<Float>, _ ws: Int, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ a: UnsafeMutableRawPointer) { affineInt8Values(w, ws, 4, true, src, n, gr, o, a) }
+
+/// Whether the first `count` weights of each of `heads` rows are finite and ≥ 0 (as bit
+/// patterns: below that of +∞, so −0 and NaN are refused too).
+private func usableWeights(_ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ count: Int) -> Bool {
+    let raw = UnsafeRawPointer(w)
+    var m = U32x16()
+    for h in 0..<heads {
+        var t = 0
+        while t + 16 <= count {
+            let b = raw.loadUnaligned(fromByteOffset: 4 * (h * wStride + t), as: U32x16.self)
+            m = m.replacing(with: b, where: b .> m)
+            t += 16
+        }
+        while t < count {
+            if w[h * wStride + t].bitPattern >= 0x7F80_0000 { return false }
+            t += 1
+        }
+    }
+    for i in 0..<16 where m[i] >= 0x7F80_0000 { return false }
+    return true
+}
+
+extension Kernels {
+    /// ``accumulateHeads(weights:wStride:heads:_:count:layout:out:scratch:)`` by int8 dot
+    /// products (the contract at the top of AttentionInt8Values.swift) over affine records of
+    /// D = 128 or 64, b = 4, G ≥ 32, no outliers. Returns false (nothing written) for any other
+    /// layout, weights that are negative or not finite, a scratch tile smaller than the kernel
+    /// needs, or where this level has no integer dot product.
+    public static func accumulateHeadsInt8(
+        weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: PackedLayout, out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
+    ) -> Bool {
+        guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits == 4, layout.outlierCount == 0, layout.groupSize >= 32,
+              AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= int8ValueScratchBytes,
+              usableWeights(w, wStride, heads, count) else { return false }
+        let d = layout.dim, groups = d / layout.groupSize, area = UnsafeMutableRawPointer(scratch.tile)
+        var h0 = 0
+        while h0 < heads {
+            let wh = w + h0 * wStride, o = out + d * h0
+            switch (heads - h0, d == 64) {
+            case (1, false): affineInt8Values1(wh, wStride, src, count, groups, o, area); h0 += 1
+            case (2, false): affineInt8Values2(wh, wStride, src, count, groups, o, area); h0 += 2
+            case (3, false): affineInt8Values3(wh, wStride, src, count, groups, o, area); h0 += 3
+            case (_, false): affineInt8Values4(wh, wStride, src, count, groups, o, area); h0 += 4
+            case (1, true): affineInt8Values64x1(wh, wStride, src, count, groups, o, area); h0 += 1
+            case (2, true): affineInt8Values64x2(wh, wStride, src, count, groups, o, area); h0 += 2
+            case (3, true): affineInt8Values64x3(wh, wStride, src, count, groups, o, area); h0 += 3
+            case (_, true): affineInt8Values64x4(wh, wStride, src, count, groups, o, area); h0 += 4
+            }
+        }
+        return true
+    }
+}
+
+extension Reference {
+    /// Scalar reference of ``Kernels/accumulateHeadsInt8(weights:wStride:heads:_:count:layout:out:scratch:)``:
+    /// per head, group of the element's quarter and block of ``int8ValueBlock`` tokens,
+    /// s·Σₜ u8ₜ·(cₜ − 8) with u8ₜ = round(wₜ·stepₜ·(255/max)) (fp32, ties to even), s = max/255,
+    /// plus Σₜ wₜ·(loₜ + 8.5·stepₜ); integer sums exact, the rest fp64, added to `out`.
+    public static func affineAccumulateInt8(
+        weights w: UnsafePointer<Float>, wStride: Int, heads: Int, _ src: UnsafeRawPointer, count: Int,
+        layout: PackedLayout, out: UnsafeMutablePointer<Float>
+    ) {
+        let d = layout.dim, gs = layout.groupSize
+        for h in 0..<heads {
+            for i in 0..<d {
+                let group = i / gs
+                var total = 0.0
+                var b0 = 0
+                while b0 < count {
+                    let nb = count - b0 < int8ValueBlock ? count - b0 : int8ValueBlock
+                    var m: Float = 0
+                    for t in b0..<(b0 + nb) {
+                        let (_, step) = metadata(src + t * layout.recordBytes, layout, group: group)
+                        let u = w[h * wStride + t] * Float(step)
+                        if u > m { m = u }
+                    }
+                    let inv: Float = m > 0 ? 255 / m : 0, s = m / 255
+                    var dot: Int64 = 0
+                    for t in b0..<(b0 + nb) {
+                        let record = src + t * layout.recordBytes
+                        let (lo, step) = metadata(record, layout, group: group)
+                        let wt = w[h * wStride + t]
+                        let u8 = Int64((wt * Float(step) * inv).rounded(.toNearestOrEven))
+                        dot += u8 * (Int64(code(record, layout, element: i)) - 8)
+                        total += Double(wt) * (Double(lo) + 8.5 * Double(step))
+                    }
+                    total += Double(s) * Double(dot)
+                    b0 += nb
+                }
+                out[h * d + i] += Float(total)
+            }
+        }
+    }
+}
