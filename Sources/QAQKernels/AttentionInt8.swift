@@ -222,6 +222,13 @@ func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16
     } else {
         words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
     }
+    return pairParameters(words)
+}
+
+/// (step, lo + ½·step) of fp16 (lo, step) pairs given as 32-bit words (lo in the low half):
+/// one F16C conversion each for steps and los.
+@inline(__always)
+func pairParameters(_ words: U32x16) -> (step: F32x16, mid: F32x16) {
     let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
     var mid = qaq_f16_decode(words)
     fma16(&mid, step, F32x16(repeating: 0.5))

@@ -92,10 +92,7 @@ private func halfParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F
     } else {
         words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
     }
-    let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
-    var mid = qaq_f16_decode(words)
-    fma16(&mid, step, F32x16(repeating: 0.5))
-    return (step, mid)
+    return pairParameters(words)
 }
 
 /// u8 = round(u·inv) of token `t` of the block (u at its slot of `area`), added to `sum`;
