@@ -37,10 +37,9 @@ import _QAQSIMDShims
 let int8ValueBlock = 64
 
 /// Byte offsets in the scratch's tile area: u (64 tokens × 16 lanes fp32), the weight bytes
-/// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32).
+/// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32):
+/// 5440 bytes, which ``AttentionScratch/int8ValueBytes`` reserves.
 private let uOffset = 0, bytesOffset = 4096, scaleOffset = 5120, padOffset = 5184
-/// Tile bytes the kernel needs (``AttentionScratch/int8ValueBytes`` reserves them).
-let int8ValueScratchBytes = 5440
 
 /// Rows h < g of the weights for tokens t…t+n−1 (n ≤ 16) as 16-lane vectors, zero beyond n
 /// and for h ≥ g (copied through `pad` when n < 16, so nothing past the row is read).
@@ -269,7 +268,7 @@ extension Kernels {
         layout: PackedLayout, out: UnsafeMutablePointer<Float>, scratch: AttentionScratch
     ) -> Bool {
         guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits == 4, layout.outlierCount == 0, layout.groupSize >= 32,
-              AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= int8ValueScratchBytes,
+              AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= AttentionScratch.int8ValueBytes,
               usableWeights(w, wStride, heads, count) else { return false }
         let d = layout.dim, groups = d / layout.groupSize, area = UnsafeMutableRawPointer(scratch.tile)
         var h0 = 0
