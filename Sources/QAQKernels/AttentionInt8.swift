@@ -207,30 +207,23 @@ private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePoi
 }
 
 /// (step, lo + ½·step) of the groups of an affine record's quarters, lane 4L + m = quarter m
-/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`): the pairs as 32-bit words spread
-/// to the quarters' lanes, then one F16C conversion each for steps and los. (The int8 kernels
-/// run only with VNNI, so F16C is always there; elsewhere this compiles to placeholders.)
+/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`).
 @inline(__always)
 func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
-    let words: U32x16
-    if groups == 4 {
-        let w = meta.loadUnaligned(as: SIMD4<UInt32>.self)
-        words = U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
-    } else if groups == 2 {
-        let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
-        words = U32x16(w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1], w[0], w[0], w[1], w[1])
-    } else {
-        words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
-    }
-    return pairParameters(words)
+    let lo: U32x16 = groups == 4 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
+        : groups == 2 ? U32x16(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2) : U32x16()
+    return pairParameters(meta, groups, lo)
 }
 
-/// (step, lo + ½·step) of fp16 (lo, step) pairs given as 32-bit words (lo in the low half):
-/// one F16C conversion each for steps and los.
+/// (step, lo + ½·step) from the `groups` fp16 (lo, step) pairs at `meta`: lane i takes the
+/// pair whose lo is value `lo[i]` (an even index) of the pairs. One F16C conversion of all the
+/// pairs, two lane permutes. (The int8 kernels run only with VNNI, so F16C is always there;
+/// elsewhere this compiles to placeholders.)
 @inline(__always)
-func pairParameters(_ words: U32x16) -> (step: F32x16, mid: F32x16) {
-    let step = qaq_f16_decode(words &>> U32x16(repeating: 16))
-    var mid = qaq_f16_decode(words)
+func pairParameters(_ meta: UnsafeRawPointer, _ groups: Int, _ lo: U32x16) -> (step: F32x16, mid: F32x16) {
+    let pairs = qaq_f16_load(meta, Int32(truncatingIfNeeded: 2 &* groups))
+    let step = qaq_permute16(pairs, lo | U32x16(repeating: 1))
+    var mid = qaq_permute16(pairs, lo)
     fma16(&mid, step, F32x16(repeating: 0.5))
     return (step, mid)
 }
@@ -325,6 +318,54 @@ private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     }
 }
 
+/// Affine int8 scores of `g` (3 or 4) prepared queries, the heads reduced together: per token
+/// the four heads' int32 dot lanes are summed block-wise into one vector (block j = head j,
+/// lane m = quarter m; ``qaq_sum_head_blocks``), converted once, scaled by the quarters'
+/// steps and offset by their lo terms; four tokens' vectors are then summed by quarters into
+/// one (lane 4j + t = head j, token t; ``qaq_sum_quads4``), stored as four tokens of each
+/// head's row.
+@inline(__always)
+private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
+                            _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 64) }
+    let qa0 = headVector(a, g, 0, 0), qa1 = headVector(a, g, 1, 0), qa2 = headVector(a, g, 2, 0), qa3 = headVector(a, g, 3, 0)
+    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
+    // Lane 4j + m: head j's lo weight of quarter m, for one lane per quarter (4 × the
+    // per-lane weight of the query area, whose four blocks each carry a quarter's share).
+    let w = qaq_block_column(unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self),
+                             unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self), 0)
+        * F32x16(repeating: 4)
+    var factors = F32x16()   // lane 4j + k: s_q of head j
+    for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 384, as: Float.self) }
+    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups
+    /// Token t's vector: lane 4j + m = (step·Σ_{quarter m} q8·c + (lo + ½step)·Σ_{quarter m} q / s_q) of head j.
+    @inline(__always) func token(_ t: Int) -> F32x16 {
+        let record = src + t * rb
+        let raw = codeBytes(record, dim64: dim64)
+        let c = dim64 ? (deinterleaveBytes(raw.first), raw.second) : (transposeBytes(raw.first), transposeBytes(raw.second))
+        let z = qaq_sum_head_blocks(byteDots(U32x16(), c, qa0, qb0, dim64: dim64), byteDots(U32x16(), c, qa1, qb1, dim64: dim64),
+                                    byteDots(U32x16(), c, qa2, qb2, dim64: dim64), g > 3 ? byteDots(U32x16(), c, qa3, qb3, dim64: dim64) : U32x16())
+        let (step, mid) = quarterParameters(record + codeBytesPerRecord, groups)
+        var r = mid * w
+        fma16(&r, qaq_i32_to_f32(z), step)
+        // Opaque, so that LLVM keeps this one 16-lane computation (it otherwise splits it
+        // into 4-lane pieces, one per head row stored below).
+        return qaq_opaque_f32x16(r)
+    }
+    var t = 0
+    while t + 4 <= count {
+        // Lane 4j + k: the score of head j, token t + k.
+        let f = qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors)
+        UnsafeMutableRawPointer(out + t).storeBytes(of: f.lowHalf.lowHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(out + outStride + t).storeBytes(of: f.lowHalf.highHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(out + 2 * outStride + t).storeBytes(of: f.highHalf.lowHalf, as: SIMD4<Float>.self)
+        if g > 3 { UnsafeMutableRawPointer(out + 3 * outStride + t).storeBytes(of: f.highHalf.highHalf, as: SIMD4<Float>.self) }
+        t += 4
+    }
+    // The last count mod 4 tokens: one head at a time (the tile loop).
+    if t < count { affineInt8Pass(a, g, dim64, src + t * rb, count - t, groups, out + t, outStride, parts) }
+}
+
 /// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector), over
 /// records of D = 64 or 128 (`dim64`).
 @inline(__always)
@@ -351,8 +392,8 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
 // One function per head count (a literal g inside), as the fp32 kernels do per shape.
 @inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, false, src, n, gr, o, os, p) }
 @inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, false, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, false, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, false, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Quad(a, 3, false, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Quad(a, 4, false, src, n, gr, o, os, p) }
 
 @inline(never) private func codebookInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, false, src, n, l, t, ls, o, os, p) }
 @inline(never) private func codebookInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, false, src, n, l, t, ls, o, os, p) }
@@ -361,8 +402,8 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
 
 @inline(never) private func affineInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, true, src, n, gr, o, os, p) }
 @inline(never) private func affineInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, true, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 3, true, src, n, gr, o, os, p) }
-@inline(never) private func affineInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 4, true, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Quad(a, 3, true, src, n, gr, o, os, p) }
+@inline(never) private func affineInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Quad(a, 4, true, src, n, gr, o, os, p) }
 
 @inline(never) private func codebookInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, true, src, n, l, t, ls, o, os, p) }
 @inline(never) private func codebookInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, true, src, n, l, t, ls, o, os, p) }

@@ -84,14 +84,7 @@ private func nibbles(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ l
 /// is odd), the one group at G = 64.
 @inline(__always)
 private func halfParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
-    let words: U32x16
-    if groups == 2 {
-        let w = meta.loadUnaligned(as: SIMD2<UInt32>.self)
-        words = U32x16(w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1], w[0], w[1])
-    } else {
-        words = U32x16(repeating: meta.loadUnaligned(as: UInt32.self))
-    }
-    return pairParameters(words)
+    pairParameters(meta, groups, groups == 2 ? U32x16(0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2) : U32x16())
 }
 
 /// u8 = round(u·inv) of token `t` of the block (u at its slot of `area`), added to `sum`;

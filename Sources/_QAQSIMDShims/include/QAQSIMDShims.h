@@ -166,6 +166,29 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_decode(qaq_u32x1
 #endif
 
 static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16C; }
+/// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) as fp32 in lanes 0…n−1; lanes n…7 are
+/// zero, lanes 8…15 undefined at AVX-512 (zero elsewhere). One `vcvtph2ps` where F16C is
+/// native; zeros elsewhere (a placeholder, like `qaq_f16_decode`).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void *p, int n) {
+#if QAQ_F16C
+    __m128i h;
+    if (n == 8) { h = _mm_loadu_si128((const __m128i *)p); }
+    else if (n == 4) { int64_t v; __builtin_memcpy(&v, p, 8); h = _mm_cvtsi64_si128(v); }
+    else { int32_t v; __builtin_memcpy(&v, p, 4); h = _mm_cvtsi32_si128(v); }
+#if defined(__AVX512F__)
+    return (qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h));   // lanes 8…15 undefined
+#else
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    qaq_f32x8_ f = (qaq_f32x8_)_mm256_cvtph_ps(h), z = {0};
+    return __builtin_shufflevector(f, z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+#else
+    (void)p; (void)n;
+    return (qaq_f32x16){0};
+#endif
+}
+
+
 /// The fp16 value nearest to each lane (ties to even).
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_nearest(qaq_f32x16 x) { return QAQ_F16_BITS(x, 0); }
 /// The largest fp16 value ≤ each lane.
@@ -233,6 +256,49 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x1
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_pair_sums(qaq_f32x16 a, qaq_f32x16 b) {
     return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
          + __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+}
+
+/// Block j (lanes 4j…4j+3) of the result, lane m, is Σ_L a_j[4L + m]: the four 128-bit
+/// blocks of each of four heads' int32 dot lanes summed, one head per block (six
+/// `vshufi32x4` and three adds at AVX-512; integer sums, exact).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_sum_head_blocks(qaq_u32x16 a0, qaq_u32x16 a1, qaq_u32x16 a2, qaq_u32x16 a3) {
+    qaq_u32x16 x = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+                 + __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    qaq_u32x16 y = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+                 + __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    return __builtin_shufflevector(x, y, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+         + __builtin_shufflevector(x, y, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+
+/// Lane 4b + j of the result is Σ_m f_j[4b + m]: per 128-bit block, the sums of the four
+/// lanes of each of `f0`…`f3` (a transposing sum: four `vunpck{l,h}ps`, two
+/// `vunpck{l,h}pd`, three adds).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_sum_quads4(qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
+    qaq_f32x16 a = __builtin_shufflevector(f0, f1, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
+                 + __builtin_shufflevector(f0, f1, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+    qaq_f32x16 c = __builtin_shufflevector(f2, f3, 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29)
+                 + __builtin_shufflevector(f2, f3, 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
+    return __builtin_shufflevector(a, c, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
+         + __builtin_shufflevector(a, c, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+}
+
+/// Block k of the result is block `j` (0…3, a constant) of `f_k`: one output of a 4 × 4
+/// transpose of 128-bit blocks (two levels of `vshuff32x4`; the four calls of one transpose
+/// share the first level once inlined).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_block_column(qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3, int j) {
+    qaq_f32x16 r;
+    if (j < 2) {
+        qaq_f32x16 t0 = __builtin_shufflevector(f0, f1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        qaq_f32x16 t2 = __builtin_shufflevector(f2, f3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        r = j == 0 ? __builtin_shufflevector(t0, t2, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+                   : __builtin_shufflevector(t0, t2, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    } else {
+        qaq_f32x16 t1 = __builtin_shufflevector(f0, f1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        qaq_f32x16 t3 = __builtin_shufflevector(f2, f3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+        r = j == 2 ? __builtin_shufflevector(t1, t3, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+                   : __builtin_shufflevector(t1, t3, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    }
+    return r;
 }
 
 // MARK: - Integer-dot values (AttentionInt8Values.swift)
