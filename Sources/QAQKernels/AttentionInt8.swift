@@ -34,7 +34,7 @@ import _QAQSIMDShims
 // (k mod 8) + 8(r >> 1) + 32(r & 1) + 16(k >> 3): one `vpdpbusd` per head and token. For affine records the bytes are deinterleaved within each 128-bit lane (even bytes
 // to lanes 4L, 4L + 1, odd bytes to 4L + 2, 4L + 3), so lane 4L + m holds elements of group
 // m >> 1 at G = 32 (elements < 32 or ≥ 32) — the quarter-to-group map of D = 128 at G = 64,
-// and the same ``quarterParameters``.
+// and the same ``PairLanes/quarters(_:)``.
 //
 // Integer accumulators cannot overflow: at most 8 products of |c| ≤ 255 by |q8| ≤ 127 per
 // lane and dot.
@@ -206,24 +206,50 @@ private func prepareInt8(_ qAffine: UnsafePointer<Float>, _ qCodebook: UnsafePoi
     }
 }
 
-/// (step, lo + ½·step) of the groups of an affine record's quarters, lane 4L + m = quarter m
-/// (`groups` = 1, 2 or 4 fp16 (lo, step) pairs at `meta`).
-@inline(__always)
-func quarterParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
-    let lo: U32x16 = groups == 4 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
-        : groups == 2 ? U32x16(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2) : U32x16()
-    return pairParameters(meta, groups, lo)
+/// Which fp16 (lo, step) pair of a record each of 16 lanes takes: lane i reads value `lo[i]`
+/// (an even index) and `step[i]` = `lo[i]` + 1 of the converted pairs. Built once per kernel
+/// call, outside the token loops (a selection between constants inside them was rebuilt every
+/// token).
+struct PairLanes {
+    let lo: U32x16
+    let step: U32x16
+
+    @inline(__always)
+    init(lo: U32x16) {
+        self.lo = lo
+        self.step = lo | U32x16(repeating: 1)
+    }
+
+    /// Lane 4L + m: the group of quarter m of a D = 128 record (`groups` = 1, 2 or 4).
+    @inline(__always)
+    static func quarters(_ groups: Int) -> PairLanes {
+        PairLanes(lo: groups == 4 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
+            : groups == 2 ? U32x16(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2) : U32x16())
+    }
+
+    /// Lane 4L + k: the group of half k & 1 of a D = 64 record at G = 32 (the element order of
+    /// ``codes64(_:)``: byte k of a lane is in the second half iff k is odd), the one group at
+    /// G = 64.
+    @inline(__always)
+    static func halves(_ groups: Int) -> PairLanes {
+        PairLanes(lo: groups == 2 ? U32x16(0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2) : U32x16())
+    }
 }
 
-/// (step, lo + ½·step) from the `groups` fp16 (lo, step) pairs at `meta`: lane i takes the
-/// pair whose lo is value `lo[i]` (an even index) of the pairs. One F16C conversion of all the
-/// pairs, two lane permutes. (The int8 kernels run only with VNNI, so F16C is always there;
-/// elsewhere this compiles to placeholders.)
+/// (step, lo) by lane from the `groups` fp16 (lo, step) pairs at `meta`: one F16C conversion
+/// of all the pairs, two lane permutes. (The int8 kernels run only with VNNI, so F16C is always
+/// there; elsewhere this compiles to placeholders.)
 @inline(__always)
-func pairParameters(_ meta: UnsafeRawPointer, _ groups: Int, _ lo: U32x16) -> (step: F32x16, mid: F32x16) {
+func pairParameters(_ meta: UnsafeRawPointer, _ groups: Int, _ lanes: PairLanes) -> (step: F32x16, lo: F32x16) {
     let pairs = qaq_f16_load(meta, Int32(truncatingIfNeeded: 2 &* groups))
-    let step = qaq_permute16(pairs, lo | U32x16(repeating: 1))
-    var mid = qaq_permute16(pairs, lo)
+    return (qaq_permute16(pairs, lanes.step), qaq_permute16(pairs, lanes.lo))
+}
+
+/// (step, lo + ½·step) by lane: the step and the value of code 0's interval midpoint.
+@inline(__always)
+func pairStepMid(_ meta: UnsafeRawPointer, _ groups: Int, _ lanes: PairLanes) -> (step: F32x16, mid: F32x16) {
+    let (step, lo) = pairParameters(meta, groups, lanes)
+    var mid = lo
     fma16(&mid, step, F32x16(repeating: 0.5))
     return (step, mid)
 }
@@ -286,18 +312,33 @@ private func byteDots(_ acc: U32x16, _ c: (first: U32x16, second: U32x16), _ qa:
     return dim64 ? d : qaq_dpbusd(d, c.second, qb)
 }
 
+/// The affine query bytes of heads 0…3 at `a` (zeros for heads ≥ g): the first vector of each,
+/// and the second (D = 128 only; zeros at D = 64).
+@inline(__always)
+private func affineQueryBytes(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool)
+    -> (first: (U32x16, U32x16, U32x16, U32x16), second: (U32x16, U32x16, U32x16, U32x16)) {
+    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 64) }
+    return ((headVector(a, g, 0, 0), headVector(a, g, 1, 0), headVector(a, g, 2, 0), headVector(a, g, 3, 0)),
+            (qb(0), qb(1), qb(2), qb(3)))
+}
+
+/// A record's code bytes with the bytes of one group in the lanes of their quarter (see the
+/// top of the file).
+@inline(__always)
+private func groupedCodes(_ record: UnsafeRawPointer, dim64: Bool) -> (first: U32x16, second: U32x16) {
+    let raw = codeBytes(record, dim64: dim64)
+    return dim64 ? (deinterleaveBytes(raw.first), raw.second) : (transposeBytes(raw.first), transposeBytes(raw.second))
+}
+
 /// Affine int8 scores of `g` (1…4) prepared queries at `area`, over records of D = 64 or 128
 /// (`dim64`; both literals after inlining).
 @inline(__always)
 private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                             _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    /// The second query vector exists only at D = 128.
-    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 64) }
-    let qa0 = headVector(a, g, 0, 0), qa1 = headVector(a, g, 1, 0), qa2 = headVector(a, g, 2, 0), qa3 = headVector(a, g, 3, 0)
-    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3)) = affineQueryBytes(a, g, dim64)
     let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
     let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
-    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups
+    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)
     /// Head j's partial vector: (lo + ½step)·w + step·(q8 · codes), lane 4L + m in quarter m's
     /// group; w is that group's Σq over (its lanes · s_q), so the lanes sum to (lo + ½step)·Σq / s_q.
     @inline(__always) func part(_ mid: F32x16, _ w: F32x16, _ step: F32x16, _ c: (first: U32x16, second: U32x16), _ qa: U32x16, _ qb: U32x16) -> F32x16 {
@@ -307,10 +348,8 @@ private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     }
     int8Tiles(g, count, parts, tileFactors(a, 384, g, 1), out, outStride) { t, base in
         let record = src + t * rb
-        let raw = codeBytes(record, dim64: dim64)
-        // Bytes of one group into the lanes of their quarter (see the top of the file).
-        let c = dim64 ? (deinterleaveBytes(raw.first), raw.second) : (transposeBytes(raw.first), transposeBytes(raw.second))
-        let (step, mid) = quarterParameters(record + codeBytesPerRecord, groups)
+        let c = groupedCodes(record, dim64: dim64)
+        let (step, mid) = pairStepMid(record + codeBytesPerRecord, groups, lanes)
         parts[base] = part(mid, w0, step, c, qa0, qb0)
         if g > 1 { parts[base + 1] = part(mid, w1, step, c, qa1, qb1) }
         if g > 2 { parts[base + 2] = part(mid, w2, step, c, qa2, qb2) }
@@ -327,9 +366,7 @@ private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
 @inline(__always)
 private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                             _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 64) }
-    let qa0 = headVector(a, g, 0, 0), qa1 = headVector(a, g, 1, 0), qa2 = headVector(a, g, 2, 0), qa3 = headVector(a, g, 3, 0)
-    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3)) = affineQueryBytes(a, g, dim64)
     // Lane 4j + m: head j's lo weight of quarter m, for one lane per quarter (4 × the
     // per-lane weight of the query area, whose four blocks each carry a quarter's share).
     let w = qaq_block_column(unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self),
@@ -337,15 +374,14 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
         * F32x16(repeating: 4)
     var factors = F32x16()   // lane 4j + k: s_q of head j
     for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 384, as: Float.self) }
-    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups
+    let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)
     /// Token t's vector: lane 4j + m = (step·Σ_{quarter m} q8·c + (lo + ½step)·Σ_{quarter m} q / s_q) of head j.
     @inline(__always) func token(_ t: Int) -> F32x16 {
         let record = src + t * rb
-        let raw = codeBytes(record, dim64: dim64)
-        let c = dim64 ? (deinterleaveBytes(raw.first), raw.second) : (transposeBytes(raw.first), transposeBytes(raw.second))
+        let c = groupedCodes(record, dim64: dim64)
         let z = qaq_sum_head_blocks(byteDots(U32x16(), c, qa0, qb0, dim64: dim64), byteDots(U32x16(), c, qa1, qb1, dim64: dim64),
                                     byteDots(U32x16(), c, qa2, qb2, dim64: dim64), g > 3 ? byteDots(U32x16(), c, qa3, qb3, dim64: dim64) : U32x16())
-        let (step, mid) = quarterParameters(record + codeBytesPerRecord, groups)
+        let (step, mid) = pairStepMid(record + codeBytesPerRecord, groups, lanes)
         var r = mid * w
         fma16(&r, qaq_i32_to_f32(z), step)
         // Opaque, so that LLVM keeps this one 16-lane computation (it otherwise splits it

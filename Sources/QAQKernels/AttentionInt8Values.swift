@@ -37,7 +37,8 @@ import _QAQSIMDShims
 let int8ValueBlock = 64
 
 /// Byte offsets in the scratch's tile area: u (64 tokens × 16 lanes fp32), the weight bytes
-/// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32):
+/// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32; then
+/// the same 16 tokens' weights token-major):
 /// 5440 bytes, which ``AttentionScratch/int8ValueBytes`` reserves.
 private let uOffset = 0, bytesOffset = 4096, scaleOffset = 5120, padOffset = 5184
 
@@ -79,14 +80,6 @@ private func nibbles(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ l
     return high ? (x &>> U32x16(repeating: 4)) & mask : x & mask
 }
 
-/// (step, lo + ½·step) of a D = 64 affine record's groups by lane 4L + k: group k & 1 at
-/// G = 32 (the element order of ``codes64(_:)``: byte k of a lane is in the second half iff k
-/// is odd), the one group at G = 64.
-@inline(__always)
-private func halfParameters(_ meta: UnsafeRawPointer, _ groups: Int) -> (step: F32x16, mid: F32x16) {
-    pairParameters(meta, groups, groups == 2 ? U32x16(0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2) : U32x16())
-}
-
 /// u8 = round(u·inv) of token `t` of the block (u at its slot of `area`), added to `sum`;
 /// zeros for t ≥ `nb`.
 @inline(__always)
@@ -99,17 +92,17 @@ private func weightBytes(_ area: UnsafeRawPointer, _ t: Int, _ nb: Int, _ inv: F
     return q
 }
 
-/// u = w·step of token `t` of the block (its weights lane `k` of the rows), lanes 4h + k,
-/// stored at its slot of `area`; `exact` += w·(lo + 8.5·step).
+/// u = w·step of token `t` of the block (its weights, heads 0…3, are the four floats at
+/// `heads`), lanes 4h + k, stored at its slot of `area`; `exact` += w·(lo + 8.5·step).
 @inline(__always)
-private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ dim64: Bool, _ t: Int, _ k: Int,
-                         _ w0: F32x16, _ w1: F32x16, _ w2: F32x16, _ w3: F32x16,
-                         _ area: UnsafeMutableRawPointer, _ exact: inout F32x16) -> F32x16 {
-    let (step, mid) = dim64 ? halfParameters(block + t * rb + 32, groups) : quarterParameters(block + t * rb + 64, groups)
-    let wt = qaq_head_lanes(w0, w1, w2, w3, UInt32(truncatingIfNeeded: k))
+private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ lanes: PairLanes, _ dim64: Bool, _ t: Int,
+                         _ heads: UnsafeRawPointer, _ area: UnsafeMutableRawPointer, _ exact: inout F32x16) -> F32x16 {
+    let (step, lo) = pairParameters(block + t * rb + (dim64 ? 32 : 64), groups, lanes)
+    // Lanes 4h + k: head h's weight (one broadcast load of the four, one permute).
+    let wt = qaq_permute16(unsafeBitCast(block128(heads), to: F32x16.self), U32x16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
     let u = wt * step
-    var x = mid
-    fma16(&x, step, F32x16(repeating: 8))
+    var x = lo
+    fma16(&x, step, F32x16(repeating: 8.5))
     fma16(&exact, wt, x)
     area.storeBytes(of: u, toByteOffset: uOffset + 64 * t, as: F32x16.self)
     return u
@@ -173,6 +166,8 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
 private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
                               _ groups: Int, _ out: UnsafeMutablePointer<Float>, _ area: UnsafeMutableRawPointer) {
     let d = dim64 ? 64 : 128, rb = d / 2 + 4 * groups
+    // (lo, step) pairs by lane 4h + k: quarter k's group (D = 128), half k & 1's (D = 64).
+    let lanes = dim64 ? PairLanes.halves(groups) : PairLanes.quarters(groups)
     // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane 4h + k, over all blocks.
     var exact = F32x16()
     var b0 = 0
@@ -185,8 +180,10 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
         while t < nb {
             let n = nb - t < 16 ? nb - t : 16
             let (w0, w1, w2, w3) = weightRows(w, wStride, g, b0 + t, n, area + padOffset)
+            // Token-major copy over the pad rows (already read): token k's four weights at 16k.
+            qaq_store_columns4((area + padOffset).assumingMemoryBound(to: Float.self), w0, w1, w2, w3)
             for k in 0..<n {
-                let u = valueWeight(block, rb, groups, dim64, t + k, k, w0, w1, w2, w3, area, &exact)
+                let u = valueWeight(block, rb, groups, lanes, dim64, t + k, area + padOffset + 16 * k, area, &exact)
                 m = m.replacing(with: u, where: u .> m)
             }
             t += n

@@ -82,7 +82,7 @@ extension KVCache {
             for b in hs.keyBlocks { blockRows = max(blockRows, b.tokens) }
             var aligned = hs.keyBlocks.isEmpty && kp.count == vp.count
             if aligned {
-                for i in 0..<kp.count where kp[i].positions != vp[i].positions { aligned = false; break }
+                for i in 0..<kp.count where !samePositions(kp[i].positions, vp[i].positions) { aligned = false; break }
             }
             let headChunk = (plan.split == .both && h < kvHeads - kvHeads % plan.threads) ? Int.max : chunk
             if !aligned {
@@ -224,6 +224,13 @@ extension LayerState {
         }
         return nil
     }
+}
+
+/// Whether two pages hold the same positions in the same order: one `memcmp` of the two
+/// buffers (Array's `==` compared them element by element, every call and page).
+func samePositions(_ a: [Int32], _ b: [Int32]) -> Bool {
+    guard a.count == b.count else { return false }
+    return a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
 }
 
 /// `rows` queries of `d` floats copied from `src` into `dst` and rotated there into the code

@@ -379,6 +379,24 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_head_lanes(qaq_f32x1
         __builtin_shufflevector(b01_, b23_, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29), \
         __builtin_shufflevector(b01_, b23_, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31) }
 
+/// Four rows of 16 lanes stored token-major: `out[4t + h] = f_h[t]` (t = 0…15, h = 0…3), as a
+/// 4 × 4 transpose of 32-bit lanes within each 128-bit block and one of the blocks, then four
+/// full stores; unaligned.
+static inline __attribute__((always_inline)) void qaq_store_columns4(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
+    QAQ_TRANSPOSE4(f0, f1, f2, f3);
+    // o[k] block b: (f0, f1, f2, f3)[4b + k], the four rows at column 4b + k.
+    qaq_f32x16 t0 = __builtin_shufflevector(o[0], o[1], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    qaq_f32x16 t1 = __builtin_shufflevector(o[2], o[3], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    qaq_f32x16 t2 = __builtin_shufflevector(o[0], o[1], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    qaq_f32x16 t3 = __builtin_shufflevector(o[2], o[3], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    qaq_f32x16 r[4] = {
+        __builtin_shufflevector(t0, t1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+        __builtin_shufflevector(t0, t1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
+        __builtin_shufflevector(t2, t3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
+        __builtin_shufflevector(t2, t3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31) };
+    for (int b = 0; b < 4; b++) __builtin_memcpy(out + 16 * b, &r[b], sizeof r[b]);
+}
+
 /// out[32k + l] += O_k[l] for k = 0…3, l = 0…15, where lane 4b + j of O_k is lane 4b + k of
 /// `f_j` (a 4 × 4 transpose of 32-bit lanes within each 128-bit block); unaligned.
 static inline __attribute__((always_inline)) void qaq_add_transposed4(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
