@@ -322,6 +322,14 @@ private func affineQueryBytes(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool)
             (qb(0), qb(1), qb(2), qb(3)))
 }
 
+/// The affine lo weights of heads 0…3 at `a` (zeros for heads ≥ g): lane 4L + m is quarter m's
+/// Σq over (its lanes · s_q).
+@inline(__always)
+private func affineLoWeights(_ a: UnsafeRawPointer, _ g: Int) -> (F32x16, F32x16, F32x16, F32x16) {
+    @inline(__always) func w(_ j: Int) -> F32x16 { unsafeBitCast(headVector(a, g, j, 128), to: F32x16.self) }
+    return (w(0), w(1), w(2), w(3))
+}
+
 /// A record's code bytes with the bytes of one group in the lanes of their quarter (see the
 /// top of the file).
 @inline(__always)
@@ -336,8 +344,7 @@ private func groupedCodes(_ record: UnsafeRawPointer, dim64: Bool) -> (first: U3
 private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int, _ groups: Int,
                             _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
     let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3)) = affineQueryBytes(a, g, dim64)
-    let w0 = unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), w1 = unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self)
-    let w2 = unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), w3 = unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self)
+    let (w0, w1, w2, w3) = affineLoWeights(a, g)
     let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)
     /// Head j's partial vector: (lo + ½step)·w + step·(q8 · codes), lane 4L + m in quarter m's
     /// group; w is that group's Σq over (its lanes · s_q), so the lanes sum to (lo + ½step)·Σq / s_q.
@@ -369,9 +376,8 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3)) = affineQueryBytes(a, g, dim64)
     // Lane 4j + m: head j's lo weight of quarter m, for one lane per quarter (4 × the
     // per-lane weight of the query area, whose four blocks each carry a quarter's share).
-    let w = qaq_block_column(unsafeBitCast(headVector(a, g, 0, 128), to: F32x16.self), unsafeBitCast(headVector(a, g, 1, 128), to: F32x16.self),
-                             unsafeBitCast(headVector(a, g, 2, 128), to: F32x16.self), unsafeBitCast(headVector(a, g, 3, 128), to: F32x16.self), 0)
-        * F32x16(repeating: 4)
+    let (w0, w1, w2, w3) = affineLoWeights(a, g)
+    let w = qaq_block_column(w0, w1, w2, w3, 0) * F32x16(repeating: 4)
     var factors = F32x16()   // lane 4j + k: s_q of head j
     for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 384, as: Float.self) }
     let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)

@@ -188,7 +188,6 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void 
 #endif
 }
 
-
 /// The fp16 value nearest to each lane (ties to even).
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_nearest(qaq_f32x16 x) { return QAQ_F16_BITS(x, 0); }
 /// The largest fp16 value ≤ each lane.
@@ -282,23 +281,25 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_sum_quads4(qaq_f32x1
          + __builtin_shufflevector(a, c, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
 }
 
-/// Block k of the result is block `j` (0…3, a constant) of `f_k`: one output of a 4 × 4
-/// transpose of 128-bit blocks (two levels of `vshuff32x4`; the four calls of one transpose
-/// share the first level once inlined).
+/// Declares `blk_[0…3]`, where block k of `blk_[j]` is block j of `fk`: a 4 × 4 transpose of
+/// 128-bit blocks (two levels of `vshuff32x4`). (A macro: a C call passing 512-bit vectors would
+/// change the ABI in the modules built without AVX-512.)
+#define QAQ_BLOCKS4(f0, f1, f2, f3) \
+    qaq_f32x16 t01lo_ = __builtin_shufflevector(f0, f1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    qaq_f32x16 t23lo_ = __builtin_shufflevector(f2, f3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23); \
+    qaq_f32x16 t01hi_ = __builtin_shufflevector(f0, f1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    qaq_f32x16 t23hi_ = __builtin_shufflevector(f2, f3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31); \
+    qaq_f32x16 blk_[4] = { \
+        __builtin_shufflevector(t01lo_, t23lo_, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), \
+        __builtin_shufflevector(t01lo_, t23lo_, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31), \
+        __builtin_shufflevector(t01hi_, t23hi_, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27), \
+        __builtin_shufflevector(t01hi_, t23hi_, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31) }
+
+/// Block k of the result is block `j` (0…3, a constant) of `f_k`: one output of
+/// `QAQ_BLOCKS4` (the others are dropped once inlined).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_block_column(qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3, int j) {
-    qaq_f32x16 r;
-    if (j < 2) {
-        qaq_f32x16 t0 = __builtin_shufflevector(f0, f1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-        qaq_f32x16 t2 = __builtin_shufflevector(f2, f3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-        r = j == 0 ? __builtin_shufflevector(t0, t2, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
-                   : __builtin_shufflevector(t0, t2, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-    } else {
-        qaq_f32x16 t1 = __builtin_shufflevector(f0, f1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-        qaq_f32x16 t3 = __builtin_shufflevector(f2, f3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-        r = j == 2 ? __builtin_shufflevector(t1, t3, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
-                   : __builtin_shufflevector(t1, t3, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-    }
-    return r;
+    QAQ_BLOCKS4(f0, f1, f2, f3);
+    return blk_[j];
 }
 
 // MARK: - Integer-dot values (AttentionInt8Values.swift)
@@ -352,19 +353,6 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_4x4(qaq_u
 #endif
 }
 
-/// Lanes 4h…4h+3 of the result are lane `t` (0…15) of `w_h`: the weights of one token for
-/// four heads, one per 128-bit block. Two `vpermt2ps` and a blend at AVX-512.
-static inline __attribute__((always_inline)) qaq_f32x16 qaq_head_lanes(qaq_f32x16 w0, qaq_f32x16 w1, qaq_f32x16 w2, qaq_f32x16 w3, uint32_t t) {
-#if defined(__AVX512F__)
-    __m512i ix = _mm512_add_epi32(_mm512_set1_epi32((int)t), _mm512_set_epi32(16, 16, 16, 16, 0, 0, 0, 0, 16, 16, 16, 16, 0, 0, 0, 0));
-    __m512 a = _mm512_permutex2var_ps((__m512)w0, ix, (__m512)w1), b = _mm512_permutex2var_ps((__m512)w2, ix, (__m512)w3);
-    return (qaq_f32x16)_mm512_mask_blend_ps((__mmask16)0xFF00, a, b);
-#else
-    float a = w0[t & 15], b = w1[t & 15], c = w2[t & 15], d = w3[t & 15];
-    return (qaq_f32x16){a, a, a, a, b, b, b, b, c, c, c, c, d, d, d, d};
-#endif
-}
-
 /// Declares `o0`…`o3`, where lane 4b + j of `ok` is lane 4b + k of `fj`: a 4 × 4 transpose of
 /// 32-bit lanes within each 128-bit block. (A macro: a C call passing 512-bit vectors would
 /// change the ABI in the modules built without AVX-512.)
@@ -384,17 +372,10 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_head_lanes(qaq_f32x1
 /// full stores; unaligned.
 static inline __attribute__((always_inline)) void qaq_store_columns4(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
     QAQ_TRANSPOSE4(f0, f1, f2, f3);
-    // o[k] block b: (f0, f1, f2, f3)[4b + k], the four rows at column 4b + k.
-    qaq_f32x16 t0 = __builtin_shufflevector(o[0], o[1], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    qaq_f32x16 t1 = __builtin_shufflevector(o[2], o[3], 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    qaq_f32x16 t2 = __builtin_shufflevector(o[0], o[1], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    qaq_f32x16 t3 = __builtin_shufflevector(o[2], o[3], 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    qaq_f32x16 r[4] = {
-        __builtin_shufflevector(t0, t1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-        __builtin_shufflevector(t0, t1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31),
-        __builtin_shufflevector(t2, t3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23),
-        __builtin_shufflevector(t2, t3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31) };
-    for (int b = 0; b < 4; b++) __builtin_memcpy(out + 16 * b, &r[b], sizeof r[b]);
+    // o[k] block b: (f0, f1, f2, f3)[4b + k], the four rows at column 4b + k; blk_[b] gathers
+    // block b of o[0…3], columns 4b…4b+3 in order.
+    QAQ_BLOCKS4(o[0], o[1], o[2], o[3]);
+    for (int b = 0; b < 4; b++) __builtin_memcpy(out + 16 * b, &blk_[b], sizeof blk_[b]);
 }
 
 /// out[32k + l] += O_k[l] for k = 0…3, l = 0…15, where lane 4b + j of O_k is lane 4b + k of
