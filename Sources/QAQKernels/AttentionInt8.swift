@@ -1,8 +1,9 @@
 import QAQLayout
 import _QAQSIMDShims
 
-// Decode-attention scores by integer dot products (DESIGN §5) for 4-bit keys of D = 128 and
-// D = 64: affine records (no outliers, G ≥ 32) and code-map records with one scale per vector. Each query is quantized to int8 once per work item and head, qᵢ ≈ s_q·q8ᵢ with
+// Decode-attention scores by integer dot products (DESIGN §5) for keys of D = 128 and D = 64:
+// 4-bit affine records (no outliers, G ≥ 32) and 2-, 3- and 4-bit code-map records with one
+// scale per vector (2- and 3-bit codes decoded to bytes as AttentionInt8Codebook.swift states). Each query is quantized to int8 once per work item and head, qᵢ ≈ s_q·q8ᵢ with
 // s_q = max|q|/127 (round to nearest even); the codes are multiplied in 32-bit integers by
 // `vpdpbusd` (64 byte products per instruction) and the record's fp parameters are applied
 // once per group:
@@ -414,10 +415,7 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
 private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
                               _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : headVector(a, g, j, 256) }
-    let qa0 = headVector(a, g, 0, 192), qa1 = headVector(a, g, 1, 192), qa2 = headVector(a, g, 2, 192), qa3 = headVector(a, g, 3, 192)
-    let qb0 = qb(0), qb1 = qb(1), qb2 = qb(2), qb3 = qb(3)
-    let c0 = headVector(a, g, 0, 320), c1 = headVector(a, g, 1, 320), c2 = headVector(a, g, 2, 320), c3 = headVector(a, g, 3, 320)
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: false)
     let rb = layout.recordBytes
     int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
         let record = src + t * rb
@@ -431,6 +429,107 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
     }
 }
 
+/// The code-map query vectors of heads 0…3 at `a` (zeros for heads ≥ g): the first and
+/// second byte vectors (the second zero at D = 64), in the decoded 2- and 3-bit order when
+/// `swapped`, and the zero-point corrections.
+@inline(__always)
+private func codebookQueryBytes(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, swapped: Bool)
+    -> (first: (U32x16, U32x16, U32x16, U32x16), second: (U32x16, U32x16, U32x16, U32x16), corr: (U32x16, U32x16, U32x16, U32x16)) {
+    @inline(__always) func qa(_ j: Int) -> U32x16 { swapped ? swapMiddleBytes(headVector(a, g, j, 192)) : headVector(a, g, j, 192) }
+    @inline(__always) func qb(_ j: Int) -> U32x16 { dim64 ? U32x16() : swapped ? swapMiddleBytes(headVector(a, g, j, 256)) : headVector(a, g, j, 256) }
+    @inline(__always) func c(_ j: Int) -> U32x16 { headVector(a, g, j, 320) }
+    return ((qa(0), qa(1), qa(2), qa(3)), (qb(0), qb(1), qb(2), qb(3)), (c(0), c(1), c(2), c(3)))
+}
+
+/// Code-map int8 scores of `g` (3 or 4) prepared queries with the heads reduced together, as
+/// ``affineInt8Quad`` does: per token the heads' int32 dot lanes are summed block-wise
+/// (``qaq_sum_head_blocks``: lane 4j + m), converted and multiplied by the token's scale;
+/// four tokens are then summed by quarters (``qaq_sum_quads4``: lane 4j + k = head j, token
+/// t + k), multiplied by s_q(j)·s_l and stored as four tokens of each head's row. `levels(t)`
+/// gives token t's level bytes (l8 + 128), `scale(t)` its scale. Returns the tokens done: a
+/// multiple of 4, the rest left to the caller.
+@inline(__always)
+private func codebookQuadLoop(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ count: Int, _ levelScale: Float, swapped: Bool,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int,
+                              levels: (Int) -> (first: U32x16, second: U32x16), scale: (Int) -> Float) -> Int {
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: swapped)
+    var factors = F32x16()   // lane 4j + k: s_q of head j times s_l
+    for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 388, as: Float.self) * levelScale }
+    /// Token t's vector: lane 4j + m = scale·Σ over lanes 4L + m of head j's integer dot.
+    @inline(__always) func token(_ t: Int) -> F32x16 {
+        let l = levels(t)
+        let z = qaq_sum_head_blocks(byteDots(c0, l, qa0, qb0, dim64: dim64), byteDots(c1, l, qa1, qb1, dim64: dim64),
+                                    byteDots(c2, l, qa2, qb2, dim64: dim64), g > 3 ? byteDots(c3, l, qa3, qb3, dim64: dim64) : U32x16())
+        // Opaque: one 16-lane computation (see affineInt8Quad).
+        return qaq_opaque_f32x16(qaq_i32_to_f32(z) * F32x16(repeating: scale(t)))
+    }
+    var t = 0
+    while t + 4 <= count {
+        let f = qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors)
+        UnsafeMutableRawPointer(out + t).storeBytes(of: f.lowHalf.lowHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(out + outStride + t).storeBytes(of: f.lowHalf.highHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(out + 2 * outStride + t).storeBytes(of: f.highHalf.lowHalf, as: SIMD4<Float>.self)
+        if g > 3 { UnsafeMutableRawPointer(out + 3 * outStride + t).storeBytes(of: f.highHalf.highHalf, as: SIMD4<Float>.self) }
+        t += 4
+    }
+    return t
+}
+
+/// ``codebookInt8Pass`` for g = 3 or 4 with the heads reduced together (``codebookQuadLoop``);
+/// the last count mod 4 tokens by the tile loop.
+@inline(__always)
+private func codebookInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
+                              _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
+    let rb = layout.recordBytes
+    let done = codebookQuadLoop(a, g, dim64, count, levelScale, swapped: false, out, outStride, levels: { t in
+        let raw = codeBytes(src + t * rb, dim64: dim64)
+        return (qaq_shuffle_bytes(table, raw.first), dim64 ? raw.second : qaq_shuffle_bytes(table, raw.second))
+    }, scale: { t in loadCodebookScale(src + t * rb, layout, 0) })
+    if done < count { codebookInt8Pass(a, g, dim64, src + done * rb, count - done, layout, table, levelScale, out + done, outStride, parts) }
+}
+
+/// Per 128-bit lane, bytes 4j…4j+3 of the result are bytes 4j, 4j + 2, 4j + 1, 4j + 3 of `v`:
+/// the plain-order query bytes in the order of the 2- and 3-bit code bytes at D = 128
+/// (``decodeCodeMapLevels``: byte k of a lane is slot (0, 4, 2, 6)[k], or (1, 5, 3, 7)[k]).
+@inline(__always)
+private func swapMiddleBytes(_ v: U32x16) -> U32x16 { laneShuffle(v, SIMD4(0x0301_0200, 0x0705_0604, 0x0B09_0A08, 0x0F0D_0E0C)) }
+
+/// Code-map int8 scores of `g` (1…4) prepared queries over 2- or 3-bit records (`bits` at run
+/// time: it only picks the decode function): per block of 64 tokens the codes are first
+/// looked up as bytes l8 + 128 into the scratch tile (``decodeCodeMapLevels``), then summed
+/// as ``codebookInt8Pass`` does, the query bytes put in the decoded bytes' order.
+@inline(__always)
+private func codebookInt8PassDecoded(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ bits: Int, _ src: UnsafeRawPointer, _ count: Int,
+                                     _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
+                                     _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>,
+                                     _ tile: UnsafeMutableRawPointer) {
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: !dim64)
+    let rb = layout.recordBytes, factors = tileFactors(a, 388, g, levelScale)
+    @inline(__always) func levels(_ t: Int) -> (first: U32x16, second: U32x16) {
+        (tile.load(fromByteOffset: 128 * t, as: U32x16.self), dim64 ? U32x16() : tile.load(fromByteOffset: 128 * t + 64, as: U32x16.self))
+    }
+    var b0 = 0
+    while b0 < count {
+        let nb = count - b0 < 64 ? count - b0 : 64
+        let block = src + b0 * rb
+        decodeCodeMapLevels(block, rb, nb, table, bits: bits, dim64: dim64, tile)
+        // Heads 3 and 4: four tokens at a time with the heads reduced together; the rest (all
+        // tokens for g < 3) by the tile loop.
+        let done = g < 3 ? 0 : codebookQuadLoop(a, g, dim64, nb, levelScale, swapped: !dim64, out + b0, outStride,
+                                                levels: levels, scale: { t in loadCodebookScale(block + t * rb, layout, 0) })
+        int8Tiles(g, nb - done, parts, factors, out + b0 + done, outStride) { t, base in
+            let l = levels(done + t)
+            let scale = F32x16(repeating: loadCodebookScale(block + (done + t) * rb, layout, 0))
+            parts[base] = qaq_i32_to_f32(byteDots(c0, l, qa0, qb0, dim64: dim64)) * scale
+            if g > 1 { parts[base + 1] = qaq_i32_to_f32(byteDots(c1, l, qa1, qb1, dim64: dim64)) * scale }
+            if g > 2 { parts[base + 2] = qaq_i32_to_f32(byteDots(c2, l, qa2, qb2, dim64: dim64)) * scale }
+            if g > 3 { parts[base + 3] = qaq_i32_to_f32(byteDots(c3, l, qa3, qb3, dim64: dim64)) * scale }
+        }
+        b0 += nb
+    }
+}
+
 // One function per head count (a literal g inside), as the fp32 kernels do per shape.
 @inline(never) private func affineInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, false, src, n, gr, o, os, p) }
 @inline(never) private func affineInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, false, src, n, gr, o, os, p) }
@@ -439,8 +538,8 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
 
 @inline(never) private func codebookInt8Pass1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, false, src, n, l, t, ls, o, os, p) }
 @inline(never) private func codebookInt8Pass2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, false, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, false, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, false, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Quad(a, 3, false, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Quad(a, 4, false, src, n, l, t, ls, o, os, p) }
 
 @inline(never) private func affineInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 1, true, src, n, gr, o, os, p) }
 @inline(never) private func affineInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ gr: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { affineInt8Pass(a, 2, true, src, n, gr, o, os, p) }
@@ -449,8 +548,17 @@ private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
 
 @inline(never) private func codebookInt8Pass64x1(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 1, true, src, n, l, t, ls, o, os, p) }
 @inline(never) private func codebookInt8Pass64x2(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 2, true, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 3, true, src, n, l, t, ls, o, os, p) }
-@inline(never) private func codebookInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Pass(a, 4, true, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x3(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Quad(a, 3, true, src, n, l, t, ls, o, os, p) }
+@inline(never) private func codebookInt8Pass64x4(_ a: UnsafeRawPointer, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>) { codebookInt8Quad(a, 4, true, src, n, l, t, ls, o, os, p) }
+
+@inline(never) private func codebookInt8Low1(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 1, false, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low2(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 2, false, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low3(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 3, false, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low4(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 4, false, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low64x1(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 1, true, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low64x2(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 2, true, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low64x3(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 3, true, b, src, n, l, t, ls, o, os, p, tile) }
+@inline(never) private func codebookInt8Low64x4(_ a: UnsafeRawPointer, _ b: Int, _ src: UnsafeRawPointer, _ n: Int, _ l: CodebookLayout, _ t: U32x16, _ ls: Float, _ o: UnsafeMutablePointer<Float>, _ os: Int, _ p: UnsafeMutablePointer<F32x16>, _ tile: UnsafeMutableRawPointer) { codebookInt8PassDecoded(a, 4, true, b, src, n, l, t, ls, o, os, p, tile) }
 
 private func affineInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: Int, _ dim64: Bool, _ groups: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ scratch: AttentionScratch) {
@@ -477,6 +585,23 @@ private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: 
     let area = UnsafeRawPointer(scratch.int8Queries), parts = scratch.parts
     let dim64 = layout.dim == 64
     var h0 = 0
+    if layout.bits < 4 {
+        let b = layout.bits, tile = UnsafeMutableRawPointer(scratch.tile)
+        while h0 < heads {
+            let o = out + h0 * outStride, a = area + headStride * h0
+            switch (heads - h0, dim64) {
+            case (1, false): codebookInt8Low1(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 1
+            case (2, false): codebookInt8Low2(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 2
+            case (3, false): codebookInt8Low3(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 3
+            case (_, false): codebookInt8Low4(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 4
+            case (1, true): codebookInt8Low64x1(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 1
+            case (2, true): codebookInt8Low64x2(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 2
+            case (3, true): codebookInt8Low64x3(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 3
+            case (_, true): codebookInt8Low64x4(a, b, src, count, layout, table, levelScale, o, outStride, parts, tile); h0 += 4
+            }
+        }
+        return
+    }
     while h0 < heads {
         let o = out + h0 * outStride, a = area + headStride * h0
         switch (heads - h0, dim64) {
@@ -492,20 +617,20 @@ private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: 
     }
 }
 
-/// The int8 level table of a 16-entry code map: s_l = max|levels|/127 and the bytes
+/// The int8 level table of an n-entry (≤ 16) code map: s_l = max|levels|/127 and the bytes
 /// l8[c] + 128 (1…255) in every 128-bit lane (for `vpshufb`).
 @inline(__always)
-private func int8LevelTable(_ levels: UnsafePointer<Float>) -> (table: U32x16, scale: Float) {
+private func int8LevelTable(_ levels: UnsafePointer<Float>, _ n: Int) -> (table: U32x16, scale: Float) {
     var amax: Float = 0
-    for c in 0..<16 { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
+    for c in 0..<n { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
     if amax == 0 { return (U32x16(repeating: 0x8080_8080), 0) }
     let inv = 127 / amax
-    var words = SIMD4<UInt32>()
-    for c in 0..<16 {
+    var words = SIMD4<UInt32>(repeating: 0x8080_8080)   // entries past n: level 0 (never indexed)
+    for c in 0..<n {
         // Round to nearest, ties to even, through 1.5·2²³ (|x| ≤ 127).
         let r = (levels[c] * inv + 12_582_912) - 12_582_912
-        let byte = UInt32(truncatingIfNeeded: Int32(r) &+ 128) & 0xFF
-        words[c &>> 2] |= byte &<< UInt32(truncatingIfNeeded: 8 * (c & 3))
+        let byte = UInt32(truncatingIfNeeded: Int32(r) &+ 128) & 0xFF, shift = UInt32(truncatingIfNeeded: 8 * (c & 3))
+        words[c &>> 2] = (words[c &>> 2] & ~(0xFF &<< shift)) | (byte &<< shift)
     }
     return (U32x16(words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3],
                    words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3]), amax / 127)
@@ -546,15 +671,18 @@ extension Kernels {
     }
 
     /// ``codebookScores(queries:heads:_:count:layout:levels:out:outStride:scratch:)`` by int8
-    /// dot products for the prepared code-map queries, over records of D = 128 or 64, b = 4,
-    /// one scale per vector; false (nothing written) otherwise.
+    /// dot products for the prepared code-map queries, over records of D = 128 or 64, b = 2, 3
+    /// or 4, one scale per vector; false (nothing written) otherwise. 2- and 3-bit codes are
+    /// looked up 64 tokens at a time into the scratch's tile area (``decodeCodeMapLevels``).
     public static func codebookScoresInt8(
         heads: Int, _ src: UnsafeRawPointer, count: Int, layout: CodebookLayout, levels: UnsafePointer<Float>,
         out: UnsafeMutablePointer<Float>, outStride: Int, scratch: AttentionScratch
     ) -> Bool {
-        guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits == 4, layout.groupCount == 1,
-              heads <= scratch.queryHeads else { return false }
-        let (table, levelScale) = int8LevelTable(levels)
+        guard hasInt8Scores, layout.dim == 128 || layout.dim == 64, layout.bits >= 2, layout.bits <= 4, layout.groupCount == 1,
+              heads <= scratch.queryHeads,
+              layout.bits == 4 || AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= AttentionScratch.int8ValueBytes
+        else { return false }
+        let (table, levelScale) = int8LevelTable(levels, layout.levelCount)
         codebookInt8Scores(heads, src, count, layout, table, levelScale, out, outStride, scratch)
         return true
     }

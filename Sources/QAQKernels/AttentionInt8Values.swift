@@ -39,13 +39,13 @@ let int8ValueBlock = 64
 /// Byte offsets in the scratch's tile area: u (64 tokens × 16 lanes fp32), the weight bytes
 /// (16 chunks of four tokens × 64 bytes), s (16 lanes), padded weight rows (4 × 16 fp32; then
 /// the same 16 tokens' weights token-major):
-/// 5440 bytes, which ``AttentionScratch/int8ValueBytes`` reserves.
+/// 5440 bytes, within what ``AttentionScratch/int8ValueBytes`` reserves.
 private let uOffset = 0, bytesOffset = 4096, scaleOffset = 5120, padOffset = 5184
 
 /// Rows h < g of the weights for tokens t…t+n−1 (n ≤ 16) as 16-lane vectors, zero beyond n
 /// and for h ≥ g (copied through `pad` when n < 16, so nothing past the row is read).
 @inline(__always)
-private func weightRows(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ t: Int, _ n: Int,
+func weightRows(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ t: Int, _ n: Int,
                         _ pad: UnsafeMutableRawPointer) -> (F32x16, F32x16, F32x16, F32x16) {
     if n == 16 {
         let r = UnsafeRawPointer(w + t)
@@ -64,7 +64,7 @@ private func weightRows(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ t
 
 /// The 16 bytes at `p` in every 128-bit block.
 @inline(__always)
-private func block128(_ p: UnsafeRawPointer) -> U32x16 {
+func block128(_ p: UnsafeRawPointer) -> U32x16 {
     let w = p.loadUnaligned(as: SIMD4<UInt32>.self)
     return U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
 }
@@ -228,7 +228,7 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
 
 /// Whether the first `count` weights of each of `heads` rows are finite and ≥ 0 (as bit
 /// patterns: below that of +∞, so −0 and NaN are refused too).
-private func usableWeights(_ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ count: Int) -> Bool {
+func usableWeights(_ w: UnsafePointer<Float>, _ wStride: Int, _ heads: Int, _ count: Int) -> Bool {
     let raw = UnsafeRawPointer(w)
     var m = U32x16()
     for h in 0..<heads {

@@ -19,9 +19,10 @@ public struct AttentionScratch: @unchecked Sendable {
     /// Bytes of one query head's int8 forms (D = 128): 7 × 64.
     public static let int8QueryBytesPerHead = 448
 
-    /// Bytes the integer-dot values kernel needs in the tile area (64 tokens × 64 bytes of
-    /// weights, their bytes, scales and a padded weight row block), whatever the tile's shape.
-    public static let int8ValueBytes = 5440
+    /// Bytes the integer-dot values kernels need in the tile area, whatever the tile's shape:
+    /// the code-map kernel's 9792 (64 tokens × 128 bytes of int8 levels, 4 heads × 64 weights
+    /// and their bytes, 16 scales, a padded weight row block); the affine kernel uses 5440 of them.
+    public static let int8ValueBytes = 9792
 
     /// Bytes of the tile area: `tileRows` × `dim` floats, at least ``int8ValueBytes``.
     public static func tileBytes(dim: Int, tileRows: Int) -> Int { max(4 * max(tileRows, 16) * max(dim, 16), int8ValueBytes) }

@@ -18,7 +18,7 @@ extension Bench {
         @Option(help: "Tokens per work item for the tokens/both splits.") var chunk: Int = 1024
         @Option(help: "Comma-separated logical CPUs to pin workers to (default: unpinned).") var cpus: String = ""
         @Option(help: "Tokens per page.") var page: Int = 64
-        @Flag(name: .customLong("integer-dot"), help: "Score 4-bit keys and sum 4-bit affine values with int8 dot products (AVX-512 VNNI; AttentionPlan.integerDot). Pages or ISA levels without integer kernels take fp32.")
+        @Flag(name: .customLong("integer-dot"), help: "Score keys and sum values with int8 dot products (4-bit affine, 2- to 4-bit code maps; AVX-512 VNNI; AttentionPlan.integerDot). Pages or ISA levels without integer kernels take fp32.")
         var integerDot = false
         @Option var repetitions: Int = 9
         @Flag(help: "Cycle through ≥ 128 MiB of distinct caches and compare with the DRAM roof.") var cold = false

@@ -106,7 +106,7 @@ struct AttentionInt8Tests {
         }
     }
 
-    @Test("code-map 4-bit D = 128 and 64: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's and levels' bound",
+    @Test("code-map 2-, 3- and 4-bit D = 128 and 64: the scalar int8 reference to fp32 rounding, fp64 within the int8 query's and levels' bound",
           arguments: ISALevel.available)
     func codebook(isa: ISALevel) throws {
         let k = AttentionKernels.forLevel(isa)
@@ -115,10 +115,12 @@ struct AttentionInt8Tests {
         defer { scratch.deallocate() }
         var n = 0
         for (d, scale) in [(128, CodebookLayout.ScaleMode.vectorF16), (128, .vectorLog8), (64, .vectorF16), (64, .vectorLog8)] {
+            for bits in [2, 3, 4] {
             for heads in Self.headCounts {
                 n += 1
-                let count = Self.counts[n % Self.counts.count]
-                let codec = try RotatedCodebookCodec(dim: d, bits: 4, scale: scale, rotation: .none, kernels: .forLevel(isa))
+                // 2- and 3-bit codes go through the scratch 64 tokens at a time: also 64 and 150.
+                let count = bits == 4 ? Self.counts[n % Self.counts.count] : [1, 3, 17, 64, 65, 150][(n + n / 6) % 6]
+                let codec = try RotatedCodebookCodec(dim: d, bits: bits, scale: scale, rotation: .none, kernels: .forLevel(isa))
                 var x = DataMaker.rows(count: count, dim: d, seed: UInt64(300 + n))
                 if count > 2 { for i in 0..<d { x[d + i] = 0 } }   // an all-zero token: scale 0
                 var bytes = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
@@ -167,13 +169,14 @@ struct AttentionInt8Tests {
                             bound += 0.5 * sq * (abs(xv) + 0.5 * sl * Double(s)) + 0.5 * sl * Double(s) * abs(Double(qh[i]))
                         }
                         let got = Double(out[h * count + t]), r = Double(ref[h * count + t])
-                        #expect(abs(got - r) <= fp32Tolerance(d, magnitude), "\(isa) D \(d) \(scale) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
-                        #expect(abs(r - exact) <= bound + fp32Tolerance(d, magnitude), "\(isa) D \(d) \(scale) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
+                        #expect(abs(got - r) <= fp32Tolerance(d, magnitude), "\(isa) D \(d) b \(bits) \(scale) heads \(heads) h \(h) t \(t): kernel \(got) vs int8 reference \(r)")
+                        #expect(abs(r - exact) <= bound + fp32Tolerance(d, magnitude), "\(isa) D \(d) b \(bits) \(scale) h \(h) t \(t): int8 \(r) vs exact \(exact), bound \(bound)")
                     }
                 }
             }
+            }
         }
-        for (bits, scale, d) in [(3, CodebookLayout.ScaleMode.vectorF16, 128), (4, .groupF16(32), 128), (4, .vectorF16, 96)] {
+        for (bits, scale, d) in [(1, CodebookLayout.ScaleMode.vectorF16, 128), (4, .groupF16(32), 128), (4, .vectorF16, 96)] {
             let codec = try RotatedCodebookCodec(dim: d, bits: bits, scale: scale, rotation: .none, kernels: .forLevel(isa))
             let bytes = [UInt8](repeating: 0, count: 2 * codec.bytesPerVector)
             let q = [Float](repeating: 1, count: d)
@@ -297,9 +300,131 @@ struct AttentionInt8Tests {
         }
     }
 
+    @Test("code-map 2-, 3- and 4-bit D = 128 and 64 values: the scalar int8 reference to fp32 rounding, fp64 within the 8-bit weights' and levels' bound; false and nothing written elsewhere",
+          arguments: ISALevel.available)
+    func codebookValues(isa: ISALevel) throws {
+        let k = AttentionKernels.forLevel(isa)
+        let native = isa == .v4
+        let scratch128 = AttentionScratch(dim: 128, queryHeads: 8), scratch64 = AttentionScratch(dim: 64, queryHeads: 8)
+        defer { scratch128.deallocate(); scratch64.deallocate() }
+        var n = 0
+        for d in [128, 64] {
+            for bits in [2, 3, 4] {
+                for scale in [CodebookLayout.ScaleMode.vectorF16, .vectorLog8] {
+                    let scratch = d == 64 ? scratch64 : scratch128
+                    for heads in [1, 2, 3, 4, 5, 8] {
+                        n += 1
+                        // Across the 4-token chunks, the 16-token rows and the 64-token blocks.
+                        let count = [1, 3, 17, 64, 65, 150][(n + n / 6) % 6]
+                        let codec = try RotatedCodebookCodec(dim: d, bits: bits, scale: scale, rotation: .none, kernels: .forLevel(isa))
+                        var x = DataMaker.rows(count: count, dim: d, seed: UInt64(700 + n))
+                        if count > 2 { for i in 0..<d { x[d + i] = 0 } }   // an all-zero token: scale 0
+                        var bytes = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
+                        try x.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBytes { try codec.encode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
+                        var xhat = [Float](repeating: 0, count: count * d)
+                        bytes.withUnsafeBytes { src in xhat.withUnsafeMutableBufferPointer { codec.decode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
+                        let stride = count + 3
+                        var rng = SplitMix64(seed: UInt64(800 + n))
+                        var w = [Float](repeating: 0, count: heads * stride)
+                        for h in 0..<heads {
+                            for t in 0..<count {
+                                switch h % 3 {
+                                case 0: w[h * stride + t] = Float(Foundation.exp(2 * rng.gaussian()))
+                                case 1: w[h * stride + t] = t == count / 2 ? 1 : Float(rng.uniform()) * 1e-3
+                                default: w[h * stride + t] = h == 2 ? 0 : Float(rng.uniform())
+                                }
+                            }
+                        }
+                        let initial = (0..<(heads * d)).map { Float(Foundation.sin(Double($0))) }
+                        var out = initial, ref = initial
+                        let ran = bytes.withUnsafeBytes { src in
+                            codec.levels.withUnsafeBufferPointer { lv in
+                                w.withUnsafeBufferPointer { wb in
+                                    out.withUnsafeMutableBufferPointer {
+                                        k.codebookAccumulateInt8(wb.baseAddress!, stride, heads, src.baseAddress!, count, codec.layout, lv.baseAddress!, $0.baseAddress!, scratch)
+                                    }
+                                }
+                            }
+                        }
+                        #expect(ran == native, "\(isa): int8 values only at v4 (VNNI)")
+                        guard ran else {
+                            #expect(out == initial, "\(isa): nothing written when there is no int8 kernel")
+                            continue
+                        }
+                        bytes.withUnsafeBytes { src in
+                            codec.levels.withUnsafeBufferPointer { lv in
+                                w.withUnsafeBufferPointer { wb in
+                                    ref.withUnsafeMutableBufferPointer {
+                                        QAQKernelsBase.Reference.codebookAccumulateInt8(weights: wb.baseAddress!, wStride: stride, heads: heads, src.baseAddress!,
+                                                                                        count: count, layout: codec.layout, levels: lv.baseAddress!, out: $0.baseAddress!)
+                                    }
+                                }
+                            }
+                        }
+                        let levelMax = Double(codec.levels.map { abs($0) }.max()!), sl = levelMax / 127
+                        bytes.withUnsafeBytes { raw in
+                            let src = raw.baseAddress!
+                            let scales = (0..<count).map { Double(QAQKernelsBase.Reference.codebookScale(src + $0 * codec.layout.recordBytes, codec.layout, group: 0)) }
+                            for h in 0..<heads {
+                                for i in 0..<d {
+                                    var exact = Double(initial[h * d + i]), magnitude = abs(exact), bound = 0.0
+                                    var b0 = 0
+                                    while b0 < count {
+                                        let end = min(count, b0 + 64)
+                                        let s = (b0..<end).map { Double(w[h * stride + $0]) * scales[$0] }.max()! / 255
+                                        for t in b0..<end {
+                                            let wt = Double(w[h * stride + t]), xv = Double(xhat[t * d + i])
+                                            exact += wt * xv
+                                            magnitude += wt * (abs(xv) + sl * scales[t])
+                                            // ½·s·|l8|·s_l (the weight's rounding) + ½·s_l·u (the level's), |l8|·s_l ≤ |level| + ½s_l.
+                                            let level = scales[t] > 0 ? abs(xv) / scales[t] : 0
+                                            bound += 0.5 * 1.0001 * s * (level + 0.5 * sl) + 0.5 * 1.0001 * sl * wt * scales[t]
+                                        }
+                                        b0 = end
+                                    }
+                                    let got = Double(out[h * d + i]), r = Double(ref[h * d + i])
+                                    #expect(abs(got - r) <= fp32Tolerance(count, magnitude),
+                                            "\(isa) D \(d) b \(bits) \(scale) heads \(heads) count \(count) h \(h) i \(i): kernel \(got) vs int8 reference \(r)")
+                                    #expect(abs(r - exact) <= bound + fp32Tolerance(count, magnitude),
+                                            "\(isa) D \(d) b \(bits) h \(h) i \(i): int8 \(r) vs exact \(exact), bound \(bound)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Layouts without the kernel (1-bit, group scales, D = 96) and weights it refuses: false, nothing written.
+        let plain = try RotatedCodebookCodec(dim: 128, bits: 3, scale: .vectorF16, rotation: .none, kernels: .forLevel(isa))
+        let cases: [(RotatedCodebookCodec, Float)] = [
+            (try RotatedCodebookCodec(dim: 128, bits: 1, scale: .vectorF16, rotation: .none, kernels: .forLevel(isa)), 0.5),
+            (try RotatedCodebookCodec(dim: 128, bits: 4, scale: .groupF16(32), rotation: .none, kernels: .forLevel(isa)), 0.5),
+            (try RotatedCodebookCodec(dim: 96, bits: 4, scale: .vectorF16, rotation: .none, kernels: .forLevel(isa)), 0.5),
+            (plain, -0.5), (plain, .nan), (plain, .infinity)]
+        for (codec, bad) in cases {
+            let d = codec.layout.dim
+            let x = DataMaker.rows(count: 20, dim: d, seed: 11)
+            var bytes = [UInt8](repeating: 0, count: 20 * codec.bytesPerVector)
+            try x.withUnsafeBufferPointer { src in try bytes.withUnsafeMutableBytes { try codec.encode(src.baseAddress!, count: 20, into: $0.baseAddress!) } }
+            var w = [Float](repeating: 0.25, count: 20)
+            w[19] = bad
+            var out = [Float](repeating: 7, count: d)
+            let ran = bytes.withUnsafeBytes { src in
+                codec.levels.withUnsafeBufferPointer { lv in
+                    w.withUnsafeBufferPointer { wb in
+                        out.withUnsafeMutableBufferPointer {
+                            k.codebookAccumulateInt8(wb.baseAddress!, 20, 1, src.baseAddress!, 20, codec.layout, lv.baseAddress!, $0.baseAddress!, scratch128)
+                        }
+                    }
+                }
+            }
+            #expect(!ran && out.allSatisfy { $0 == 7 }, "\(isa) \(codec.layout) weight \(bad)")
+        }
+    }
+
     @Test("the cache with integerDot at v4: adds at most a quarter (D = 128) or 60 % (D = 64) of the output error the 4-bit storage already has; elsewhere identical to fp32",
           arguments: [("uniform:4:32", 128), ("uniform:4:128", 128), ("rlm:4:3:window=4", 128), ("rlm:4:4:scale=log8:window=4", 128),
-                      ("uniform:4:32", 64), ("uniform:4:64", 64), ("rlm:4:3:window=4", 64)])
+                      ("rlm:3:2:window=4", 128), ("uniform:4:32", 64), ("uniform:4:64", 64), ("rlm:4:3:window=4", 64), ("rlm:3:2:window=4", 64)])
     func cache(spec: String, d: Int) throws {
         let kvHeads = 2, g = 4, n = 90
         let data = SyntheticKV(tokens: n, kvHeads: kvHeads, queryHeadsPerKVHead: g, dim: d, seed: 5)

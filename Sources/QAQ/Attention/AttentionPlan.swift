@@ -24,16 +24,21 @@ public struct AttentionPlan: Sendable, Hashable, CustomStringConvertible {
     public var cpus: [Int]
     /// Tokens per work item when splitting by tokens (rounded up to whole pages).
     public var chunkTokens: Int
-    /// Integer dot products (`vpdpbusd`, DESIGN §5) for 4-bit pages of D = 128 and 64:
-    /// - scores of affine keys (G ≥ 32, no outliers) and code-map keys (one scale per vector):
+    /// Integer dot products (`vpdpbusd`, DESIGN §5) for pages of D = 128 and 64:
+    /// - scores of 4-bit affine keys (G ≥ 32, no outliers) and 2-, 3- and 4-bit code-map keys
+    ///   (one scale per vector):
     ///   each query quantized to int8 per head (scale max|q|/127), the codes (affine) or the
     ///   table's levels mapped to int8 (code maps) multiplied in 32-bit integers, the groups'
     ///   lo/step (or the vector's scale) applied once per group in fp32;
     /// - weighted sums of affine values (G ≥ 32, no outliers): the weights times the groups'
     ///   steps quantized to 8 unsigned bits per head, quarter of the vector and block of 64
-    ///   tokens, multiplied with the codes in 32-bit integers, the rest in fp32.
+    ///   tokens, multiplied with the codes in 32-bit integers, the rest in fp32;
+    /// - weighted sums of 2-, 3- and 4-bit code-map values (one scale per vector): the weights
+    ///   times the scales quantized to 8 unsigned bits per head and block of 64 tokens, the
+    ///   levels to int8, multiplied in 32-bit integers.
     /// Adds the error of the int8 query (and int8 levels) and of the 8-bit weights, bounded as
-    /// ``AttentionKernels/scoresInt8`` and ``AttentionKernels/accumulateInt8`` state; where a
+    /// ``AttentionKernels/scoresInt8``, ``AttentionKernels/accumulateInt8`` and
+    /// ``AttentionKernels/codebookAccumulateInt8`` state; where a
     /// page's format or the ISA level has no integer kernel (everything but AVX-512 VNNI),
     /// those pages take the fp32 kernels.
     public var integerDot: Bool

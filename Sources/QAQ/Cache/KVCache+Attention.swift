@@ -253,8 +253,8 @@ struct AttentionContext: @unchecked Sendable {
     let cache: KVCache
     let state: LayerState
     let kernels: AttentionKernels
-    /// Score 4-bit keys and sum 4-bit affine values by int8 dot products where a kernel exists
-    /// (``AttentionPlan/integerDot``).
+    /// Score keys and sum values by int8 dot products where a kernel exists (4-bit affine,
+    /// 2- to 4-bit code maps; ``AttentionPlan/integerDot``).
     let integerDot: Bool
     let dim: Int
     let g: Int
@@ -416,7 +416,9 @@ struct AttentionContext: @unchecked Sendable {
             kernels.accumulate(w, wStride, g, page.bytes, n, layout, o, scratch)
         case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
             c.levels.withUnsafeBufferPointer { lv in
-                kernels.codebookAccumulate(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, c.hadamard == nil ? o : oRot, scratch)
+                let dst = c.hadamard == nil ? o : oRot
+                if integerDot && kernels.codebookAccumulateInt8(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, dst, scratch) { return }
+                kernels.codebookAccumulate(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, dst, scratch)
             }
         case .f32:
             kernels.accumulateF32(w, wStride, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, o, scratch)

@@ -37,6 +37,10 @@ public struct AttentionKernels: Sendable {
     /// dot products; false (nothing written) where the layout, the weights or the level have none.
     public typealias AccumulateInt8 = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, PackedLayout, UnsafeMutablePointer<Float>, AttentionScratch) -> Bool
 
+    /// (weights, wStride, heads, records, count, layout, levels, out, scratch): ``CodebookAccumulate``
+    /// by int8 dot products; false (nothing written) where the layout, the weights or the level have none.
+    public typealias CodebookAccumulateInt8 = @Sendable (UnsafePointer<Float>, Int, Int, UnsafeRawPointer, Int, CodebookLayout, UnsafePointer<Float>, UnsafeMutablePointer<Float>, AttentionScratch) -> Bool
+
     public let isa: ISALevel
     public let scores: Scores
     /// The queries quantized to int8 once per call and KV head, for the integer-dot scores.
@@ -44,7 +48,7 @@ public struct AttentionKernels: Sendable {
     /// Integer-dot scores of 4-bit affine keys, D = 128 (AVX-512 VNNI): the query quantized to
     /// int8, error bounded as AttentionInt8.swift states.
     public let scoresInt8: ScoresInt8
-    /// Integer-dot scores of 4-bit code-map keys, D = 128, one scale per vector.
+    /// Integer-dot scores of 2-, 3- and 4-bit code-map keys, D = 128 or 64, one scale per vector.
     public let codebookScoresInt8: CodebookScoresInt8
     public let accumulate: Accumulate
     /// Weighted values of 4-bit affine records, D = 128 or 64, by int8 dot products (AVX-512 VNNI):
@@ -53,6 +57,11 @@ public struct AttentionKernels: Sendable {
     public let accumulateInt8: AccumulateInt8
     public let codebookScores: CodebookScores
     public let codebookAccumulate: CodebookAccumulate
+    /// Weighted values of 2-, 3- and 4-bit code-map records, D = 128 or 64, one scale per
+    /// vector, by int8 dot products (AVX-512 VNNI): weights × scales quantized to 8 bits per
+    /// head and block of 64 tokens, levels to int8, error bounded as
+    /// AttentionInt8Codebook.swift states; false (nothing written) where there is no such kernel.
+    public let codebookAccumulateInt8: CodebookAccumulateInt8
     public let scoresF32: ScoresRows<Float>
     public let accumulateF32: AccumulateRows<Float>
     public let scoresF16: ScoresRows<Float16>
@@ -78,6 +87,7 @@ public struct AttentionKernels: Sendable {
                 accumulateInt8: { QAQKernelsV4.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV4.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV4.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                codebookAccumulateInt8: { QAQKernelsV4.Kernels.codebookAccumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsV4.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
                 accumulateF32: { QAQKernelsV4.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
                 scoresF16: { QAQKernelsV4.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
@@ -96,6 +106,7 @@ public struct AttentionKernels: Sendable {
                 accumulateInt8: { QAQKernelsV3.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsV3.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsV3.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                codebookAccumulateInt8: { QAQKernelsV3.Kernels.codebookAccumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsV3.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
                 accumulateF32: { QAQKernelsV3.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
                 scoresF16: { QAQKernelsV3.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
@@ -115,6 +126,7 @@ public struct AttentionKernels: Sendable {
                 accumulateInt8: { QAQKernelsBase.Kernels.accumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, out: $6, scratch: $7) },
                 codebookScores: { QAQKernelsBase.Kernels.codebookScores(queries: $0, heads: $1, $2, count: $3, layout: $4, levels: $5, out: $6, outStride: $7, scratch: $8) },
                 codebookAccumulate: { QAQKernelsBase.Kernels.codebookAccumulateHeads(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
+                codebookAccumulateInt8: { QAQKernelsBase.Kernels.codebookAccumulateHeadsInt8(weights: $0, wStride: $1, heads: $2, $3, count: $4, layout: $5, levels: $6, out: $7, scratch: $8) },
                 scoresF32: { QAQKernelsBase.Kernels.scoresF32(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },
                 accumulateF32: { QAQKernelsBase.Kernels.accumulateHeadsF32(weights: $0, wStride: $1, heads: $2, dim: $3, $4, rowStride: $5, count: $6, out: $7, scratch: $8) },
                 scoresF16: { QAQKernelsBase.Kernels.scoresF16(queries: $0, heads: $1, dim: $2, $3, rowStride: $4, count: $5, out: $6, outStride: $7, scratch: $8) },

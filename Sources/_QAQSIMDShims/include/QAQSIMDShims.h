@@ -390,6 +390,28 @@ static inline __attribute__((always_inline)) void qaq_add_transposed4(float *out
     }
 }
 
+/// ``qaq_add_transposed4`` with O_1 and O_2 trading places: out[o_k + l] += O_k[l] for
+/// o = 0, 64, 32, 96 (the byte order of the 2- and 3-bit code-map codes of
+/// AttentionInt8Codebook.swift, whose bytes 1 and 2 hold slots 4 and 2).
+static inline __attribute__((always_inline)) void qaq_add_transposed4_swapped(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
+    static const int offsets[4] = {0, 64, 32, 96};
+    QAQ_TRANSPOSE4(f0, f1, f2, f3);
+    for (int k = 0; k < 4; k++) {
+        qaq_f32x16 v;
+        __builtin_memcpy(&v, out + offsets[k], sizeof v);
+        v += o[k];
+        __builtin_memcpy(out + offsets[k], &v, sizeof v);
+    }
+}
+
+/// Stores the low byte of each 32-bit lane of `v` (16 bytes) at `p`, unaligned (`vpmovdb`
+/// at AVX-512).
+static inline __attribute__((always_inline)) void qaq_store_low_bytes16(void *p, qaq_u32x16 v) {
+    typedef uint8_t qaq_u8x16_ __attribute__((ext_vector_type(16)));
+    qaq_u8x16_ b = __builtin_convertvector(v, qaq_u8x16_);
+    __builtin_memcpy(p, &b, sizeof b);
+}
+
 /// The D = 64 form: lanes l < 8 of O_k go to out[o_k + l], lanes l ≥ 8 to out[o_k + 8 + l],
 /// with o_k = 0, 32, 8, 40 for k = 0…3 (the element order of a D = 64 record's code bytes).
 static inline __attribute__((always_inline)) void qaq_add_transposed4_d64(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {

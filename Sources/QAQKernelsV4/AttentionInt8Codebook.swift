@@ -1,0 +1,1 @@
+../QAQKernels/AttentionInt8Codebook.swift
