@@ -1,3 +1,5 @@
+import CQAQSupport
+
 extension KVCache {
     /// Decode attention of one query token per q head over everything stored for `layer`:
     /// `softmax(q·Kᵀ/√D)·V` per q head (`queries` and the result are `[queryHeads][headDim]`,
@@ -216,14 +218,19 @@ import Darwin
 
 extension LayerState {
     /// The rotation of the layer's rotated code-map pages (keys or values; one seed per
-    /// cache), or nil when none is stored yet.
+    /// cache), or nil when none was stored yet: from each stream's record of it, so no page is
+    /// visited (scanning every page's kind per call had cost about 5 % of a 64K step).
     var codebookRotation: RandomizedHadamard? {
-        for h in heads {
-            for p in h.keys.pages { if case .codebook(let c) = p.kind, let r = c.hadamard { return r } }
-            for p in h.values.pages { if case .codebook(let c) = p.kind, let r = c.hadamard { return r } }
-        }
+        for h in heads { if let r = h.keys.rotation ?? h.values.rotation { return r } }
         return nil
     }
+}
+
+/// Prefetches the object of `pages[i]` (its count, kind and bytes pointer), so that the loop
+/// over pages does not wait on it at long contexts.
+@inline(__always)
+func prefetchPage(_ pages: [TokenPages.Page], _ i: Int) {
+    qaq_prefetch_object(Unmanaged.passUnretained(pages[i]).toOpaque())
 }
 
 /// Whether two pages hold the same positions in the same order: one `memcmp` of the two
@@ -291,6 +298,7 @@ struct AttentionContext: @unchecked Sendable {
         var off = 0
         for p in item.firstPage..<item.endPage {
             let page = keyPages[p]
+            if p + 1 < item.endPage { prefetchPage(keyPages, p + 1) }
             scorePage(page, heads: g, q: q, qcb: qcb, out: buf + off, stride: stride, scratch: scratch, int8: int8)
             addQueryMean(h: h, positions: page.positions, out: buf + off, stride: stride)
             off += page.count
@@ -327,6 +335,7 @@ struct AttentionContext: @unchecked Sendable {
         off = 0
         for p in item.firstPage..<item.endPage {
             let page = valuePages[p]
+            if p + 1 < item.endPage { prefetchPage(valuePages, p + 1) }
             accumulatePage(page, heads: g, weights: buf + off, wStride: stride, o: o, oRot: oRot, scratch: scratch)
             off += page.count
         }

@@ -10,7 +10,12 @@ struct TokenPages {
         let capacity: Int
         let bytes: UnsafeMutableRawPointer
         /// Absolute position of each record.
-        var positions: [Int32]
+        /// Positions of the records, by slot (changed only by ``TokenPages``).
+        fileprivate(set) var positions: [Int32]
+        /// Records stored (`positions.count`, kept in the page object itself: the decode loop
+        /// reads it for every page, and through the array it was a second dependent cache
+        /// miss per page at long contexts).
+        fileprivate(set) var count = 0
         /// How attention reads this page, decided once from the codec.
         let kind: PageKind
 
@@ -26,7 +31,6 @@ struct TokenPages {
 
         deinit { bytes.deallocate() }
 
-        var count: Int { positions.count }
         func record(_ slot: Int) -> UnsafeMutableRawPointer { bytes + slot * codec.bytesPerVector }
     }
 
@@ -58,6 +62,9 @@ struct TokenPages {
     private var byFormat: [StorageFormat: [Int]] = [:]
     /// Number of tokens stored.
     private(set) var count = 0
+    /// The rotation of the first rotated code-map page this stream allocated (one seed per
+    /// cache), kept when pages are released; nil if it never held one.
+    private(set) var rotation: RandomizedHadamard?
 
     init(pageTokens: Int) { self.pageTokens = pageTokens }
 
@@ -66,6 +73,7 @@ struct TokenPages {
         let p = pages[openPage(format: format, codec: codec)]
         p.record(p.count).copyMemory(from: record, byteCount: codec.bytesPerVector)
         p.positions.append(Int32(position))
+        p.count += 1
         count += 1
     }
 
@@ -78,6 +86,7 @@ struct TokenPages {
             p.positions[slot] = p.positions[last]
         }
         p.positions.removeLast()
+        p.count -= 1
         count -= 1
     }
 
@@ -113,7 +122,9 @@ struct TokenPages {
         if let last = byFormat[format]?.last, pages[last].count < pages[last].capacity { return last }
         // Reuse a page of this format with room (after removals) before allocating.
         if let free = byFormat[format]?.first(where: { pages[$0].count < pages[$0].capacity }) { return free }
-        pages.append(Page(format: format, codec: codec, capacity: pageTokens))
+        let page = Page(format: format, codec: codec, capacity: pageTokens)
+        if rotation == nil, case .codebook(let c) = page.kind { rotation = c.hadamard }
+        pages.append(page)
         byFormat[format, default: []].append(pages.count - 1)
         return pages.count - 1
     }
