@@ -365,6 +365,15 @@ private func affineInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     }
 }
 
+/// Stores four tokens' scores of `g` (3 or 4) heads: lanes 4j…4j+3 of `f` at row j of `out`.
+@inline(__always)
+private func storeHeadQuads(_ f: F32x16, _ g: Int, _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
+    UnsafeMutableRawPointer(out).storeBytes(of: f.lowHalf.lowHalf, as: SIMD4<Float>.self)
+    UnsafeMutableRawPointer(out + outStride).storeBytes(of: f.lowHalf.highHalf, as: SIMD4<Float>.self)
+    UnsafeMutableRawPointer(out + 2 * outStride).storeBytes(of: f.highHalf.lowHalf, as: SIMD4<Float>.self)
+    if g > 3 { UnsafeMutableRawPointer(out + 3 * outStride).storeBytes(of: f.highHalf.highHalf, as: SIMD4<Float>.self) }
+}
+
 /// Affine int8 scores of `g` (3 or 4) prepared queries, the heads reduced together: per token
 /// the four heads' int32 dot lanes are summed block-wise into one vector (block j = head j,
 /// lane m = quarter m; ``qaq_sum_head_blocks``), converted once, scaled by the quarters'
@@ -398,11 +407,7 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     var t = 0
     while t + 4 <= count {
         // Lane 4j + k: the score of head j, token t + k.
-        let f = qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors)
-        UnsafeMutableRawPointer(out + t).storeBytes(of: f.lowHalf.lowHalf, as: SIMD4<Float>.self)
-        UnsafeMutableRawPointer(out + outStride + t).storeBytes(of: f.lowHalf.highHalf, as: SIMD4<Float>.self)
-        UnsafeMutableRawPointer(out + 2 * outStride + t).storeBytes(of: f.highHalf.lowHalf, as: SIMD4<Float>.self)
-        if g > 3 { UnsafeMutableRawPointer(out + 3 * outStride + t).storeBytes(of: f.highHalf.highHalf, as: SIMD4<Float>.self) }
+        storeHeadQuads(qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors), g, out + t, outStride)
         t += 4
     }
     // The last count mod 4 tokens: one head at a time (the tile loop).
@@ -465,11 +470,7 @@ private func codebookQuadLoop(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
     }
     var t = 0
     while t + 4 <= count {
-        let f = qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors)
-        UnsafeMutableRawPointer(out + t).storeBytes(of: f.lowHalf.lowHalf, as: SIMD4<Float>.self)
-        UnsafeMutableRawPointer(out + outStride + t).storeBytes(of: f.lowHalf.highHalf, as: SIMD4<Float>.self)
-        UnsafeMutableRawPointer(out + 2 * outStride + t).storeBytes(of: f.highHalf.lowHalf, as: SIMD4<Float>.self)
-        if g > 3 { UnsafeMutableRawPointer(out + 3 * outStride + t).storeBytes(of: f.highHalf.highHalf, as: SIMD4<Float>.self) }
+        storeHeadQuads(qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors), g, out + t, outStride)
         t += 4
     }
     return t

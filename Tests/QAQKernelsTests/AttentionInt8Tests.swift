@@ -16,6 +16,23 @@ private func int8Queries(heads: Int, dim d: Int, seed: UInt64) -> [Float] {
     return q
 }
 
+/// Weight rows for the int8 value tests (`heads` rows of `stride`, `count` used): softmax-like
+/// rows, one with a single dominant token, one all zero.
+private func int8ValueWeights(heads: Int, count: Int, stride: Int, seed: UInt64) -> [Float] {
+    var rng = SplitMix64(seed: seed)
+    var w = [Float](repeating: 0, count: heads * stride)
+    for h in 0..<heads {
+        for t in 0..<count {
+            switch h % 3 {
+            case 0: w[h * stride + t] = Float(Foundation.exp(2 * rng.gaussian()))
+            case 1: w[h * stride + t] = t == count / 2 ? 1 : Float(rng.uniform()) * 1e-3
+            default: w[h * stride + t] = h == 2 ? 0 : Float(rng.uniform())
+            }
+        }
+    }
+    return w
+}
+
 @Suite("Integer-dot (int8) attention scores")
 struct AttentionInt8Tests {
     static let headCounts = [1, 2, 3, 4, 5, 8]
@@ -215,19 +232,8 @@ struct AttentionInt8Tests {
                 if count > 2 { for i in 0..<d { x[d + i] = 0.25 } }   // a zero-range token
                 let bytes = pack(x, layout: layout, kernels: .reference).bytes
                 let xhat = unpack(bytes, layout: layout, kernels: .reference)
-                // Weights: softmax-like rows, one with a single dominant token, one all zero.
                 let stride = count + 3
-                var rng = SplitMix64(seed: UInt64(600 + n))
-                var w = [Float](repeating: 0, count: heads * stride)
-                for h in 0..<heads {
-                    for t in 0..<count {
-                        switch h % 3 {
-                        case 0: w[h * stride + t] = Float(Foundation.exp(2 * rng.gaussian()))
-                        case 1: w[h * stride + t] = t == count / 2 ? 1 : Float(rng.uniform()) * 1e-3
-                        default: w[h * stride + t] = h == 2 ? 0 : Float(rng.uniform())
-                        }
-                    }
-                }
+                let w = int8ValueWeights(heads: heads, count: count, stride: stride, seed: UInt64(600 + n))
                 let initial = (0..<(heads * d)).map { Float(Foundation.sin(Double($0))) }
                 var out = initial, ref = initial
                 let ran = bytes.withUnsafeBytes { src in
@@ -324,17 +330,7 @@ struct AttentionInt8Tests {
                         var xhat = [Float](repeating: 0, count: count * d)
                         bytes.withUnsafeBytes { src in xhat.withUnsafeMutableBufferPointer { codec.decode(src.baseAddress!, count: count, into: $0.baseAddress!) } }
                         let stride = count + 3
-                        var rng = SplitMix64(seed: UInt64(800 + n))
-                        var w = [Float](repeating: 0, count: heads * stride)
-                        for h in 0..<heads {
-                            for t in 0..<count {
-                                switch h % 3 {
-                                case 0: w[h * stride + t] = Float(Foundation.exp(2 * rng.gaussian()))
-                                case 1: w[h * stride + t] = t == count / 2 ? 1 : Float(rng.uniform()) * 1e-3
-                                default: w[h * stride + t] = h == 2 ? 0 : Float(rng.uniform())
-                                }
-                            }
-                        }
+                        let w = int8ValueWeights(heads: heads, count: count, stride: stride, seed: UInt64(800 + n))
                         let initial = (0..<(heads * d)).map { Float(Foundation.sin(Double($0))) }
                         var out = initial, ref = initial
                         let ran = bytes.withUnsafeBytes { src in
