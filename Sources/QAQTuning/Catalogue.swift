@@ -56,7 +56,7 @@ public struct Catalogue: Sendable, Equatable {
     }
 
     /// The catalogue of a problem for an effort. `start` (the estimate-level default) is
-    /// always inside it. `measure`: the host ISA, page sizes ½×, 1×, 2× the default, chunk
+    /// always inside it. `measure`: the host ISA, page sizes ½×, 1×, 2×, 8× the default, chunk
     /// tokens 256/1024/4096; `patient`: every ISA the host runs, pages 16…1024, chunks
     /// 128…16384. Threads 1…min(allowed, usable PUs); pinning `pus` only where it differs from
     /// `cores` (SMT). Scores: `measure` and `patient` add `int8` to `fp32` when
@@ -81,7 +81,10 @@ public struct Catalogue: Sendable, Equatable {
             pages = [start.pageTokens]
             chunks = [start.chunkTokens]
         case .measure:
-            pages = [start.pageTokens / 2, start.pageTokens, start.pageTokens * 2]
+            // 8×: the estimate's page fits half the L1d, but decode attention streams its pages
+            // once, and each page costs a DRAM stream restart at long contexts (64K cold, D = 128,
+            // int8: 17.4 ms at 64 tokens, 12.4 at 256, 10.8 at 1024), so a large page is timed too.
+            pages = [start.pageTokens / 2, start.pageTokens, start.pageTokens * 2, start.pageTokens * 8]
             chunks = [256, 1024, 4096]
         case .patient:
             pages = [16, 32, 64, 128, 256, 512, 1024]
