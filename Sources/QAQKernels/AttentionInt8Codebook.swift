@@ -31,12 +31,18 @@ import _QAQSIMDShims
 // j + 16s for slots s = 0…7):
 // - b = 4: byte k of lane j of the first is slot 2k, of the second slot 2k + 1 (the low and
 //   high nibbles of the record's 64 code bytes);
-// - b = 2, 3: byte k of the first is slot (0, 4, 2, 6)[k], of the second (1, 5, 3, 7)[k].
+// - b = 2, 3, the scores' order (``codeMapCodeBytes``, which the query bytes follow with one
+//   byte shuffle): byte k of the first is slot (0, 4, 2, 6)[k], of the second (1, 5, 3, 7)[k].
 //   The lane's 16 bits of 2-bit codes x spread to (x | x << 12) & 0x0F0F0F0F give nibbles
 //   0, 2, 1, 3 of x in bytes 0…3 (two slots each, two bits apart); 3-bit codes add their
 //   top bits (stream 1: lane j's 8 bits t, slot s at bit s) at bit 2 of each byte, from
 //   q = t | t << 14 as ((q << 2) | (q << 6)) and ((q << 1) | (q << 5)) masked to 0x04040404.
-//   The sums go back through ``qaq_add_transposed4_swapped``.
+// - b = 2, 3, the value sums' order (``valueCodeBytes128``, cheaper: nothing has to match a
+//   query): lane p of the first holds, with u = p mod 8 and s' = p ≥ 8 ? 1 : 0, bytes
+//   (lane u slot s', lane u slot 4 + s', lane u + 8 slot s', lane u + 8 slot 4 + s') — the
+//   32-bit unit u of stream 0 shifted right by 2s' and masked to 0x03030303 — and the second
+//   the same with s' + 2. The sums go back through ``qaq_add_transposed4_split`` at offsets
+//   (0, 64, 8, 72) and (32, 96, 40, 104).
 // D = 64 (one vector): the byte order of ``codes64(_:)`` for every b — lane k, byte r holds
 // slot (k >> 3) + 2·(r & 1) of stored lane (k & 7) + 8·(r >> 1). For b = 2, 3 the lane's
 // byte of 2-bit codes (stream 0, 8 bits a lane) and its neighbour's are shifted so that the
@@ -110,12 +116,40 @@ private func codeMapCodeBytes(_ record: UnsafeRawPointer, _ bits: Int, _ dim64: 
     return (a, b)
 }
 
-/// The int8 levels of `n` records at `src` into the scratch, token r at 128·(t + r).
+/// The value sums' code bytes of a 2- or 3-bit record at D = 128 (`bits` a constant after
+/// inlining), in the order stated at the top ("the value sums' order"): the 2-bit codes by
+/// one shift and mask per vector; the 3-bit top bits by one `vpshufb` placing lanes u and
+/// u + 8's stream-1 bytes, a nibble select and one `vpshufb` table per vector that moves the
+/// slot's bit to bit 2.
+@inline(__always)
+private func valueCodeBytes128(_ record: UnsafeRawPointer, _ bits: Int) -> (first: U32x16, second: U32x16) {
+    let x = qaq_load_32_twice(record), low2 = U32x16(repeating: 0x0303_0303)
+    var a = (x &>> U32x16(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2)) & low2
+    var b = (x &>> U32x16(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6)) & low2
+    if bits == 3 {
+        // Bytes (T_u, T_u, T_{u+8}, T_{u+8}) for lane p, u = p mod 8 (T_L at byte 4(L mod 4) + L/4).
+        let t = qaq_shuffle_bytes(block128(record + 32), U32x16(0x0202_0000, 0x0606_0404, 0x0A0A_0808, 0x0E0E_0C0C,
+                                                                0x0303_0101, 0x0707_0505, 0x0B0B_0909, 0x0F0F_0D0D,
+                                                                0x0202_0000, 0x0606_0404, 0x0A0A_0808, 0x0E0E_0C0C,
+                                                                0x0303_0101, 0x0707_0505, 0x0B0B_0909, 0x0F0F_0D0D))
+        // Bytes 0, 2: the low nibble (slots 0…3); bytes 1, 3: the high nibble (slots 4…7).
+        let n = (t & U32x16(repeating: 0x000F_000F)) | ((t &>> U32x16(repeating: 4)) & U32x16(repeating: 0x0F00_0F00))
+        // Bit s' of the nibble to bit 2: s' = 0, 1 (first; lanes p < 8, p ≥ 8), 2, 3 (second).
+        a |= qaq_shuffle_bytes(U32x16(0x0400_0400, 0x0400_0400, 0x0400_0400, 0x0400_0400, 0x0400_0400, 0x0400_0400, 0x0400_0400, 0x0400_0400,
+                                      0x0404_0000, 0x0404_0000, 0x0404_0000, 0x0404_0000, 0x0404_0000, 0x0404_0000, 0x0404_0000, 0x0404_0000), n)
+        b |= qaq_shuffle_bytes(U32x16(0, 0x0404_0404, 0, 0x0404_0404, 0, 0x0404_0404, 0, 0x0404_0404,
+                                      0, 0, 0x0404_0404, 0x0404_0404, 0, 0, 0x0404_0404, 0x0404_0404), n)
+    }
+    return (a, b)
+}
+
+/// The int8 levels of `n` records at `src` into the scratch, token r at 128·(t + r);
+/// `values`: 2- and 3-bit records at D = 128 in the value sums' order (``valueCodeBytes128``).
 @inline(__always)
 private func decodeLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table: U32x16, _ bits: Int, _ dim64: Bool,
-                          _ dst: UnsafeMutableRawPointer) {
+                          _ dst: UnsafeMutableRawPointer, values: Bool = false) {
     for r in 0..<n {
-        let c = codeMapCodeBytes(src + r * rb, bits, dim64)
+        let c = values && !dim64 && bits < 4 ? valueCodeBytes128(src + r * rb, bits) : codeMapCodeBytes(src + r * rb, bits, dim64)
         qaq_store_u32x16(dst + 128 * r, qaq_shuffle_bytes(table, c.first))
         if !dim64 { qaq_store_u32x16(dst + 128 * r + 64, qaq_shuffle_bytes(table, c.second)) }
     }
@@ -128,11 +162,14 @@ private func decodeLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table:
 @inline(never) private func decodeLevels2x64(_ s: UnsafeRawPointer, _ rb: Int, _ n: Int, _ t: U32x16, _ d: UnsafeMutableRawPointer) { decodeLevels(s, rb, n, t, 2, true, d) }
 @inline(never) private func decodeLevels3x64(_ s: UnsafeRawPointer, _ rb: Int, _ n: Int, _ t: U32x16, _ d: UnsafeMutableRawPointer) { decodeLevels(s, rb, n, t, 3, true, d) }
 @inline(never) private func decodeLevels4x64(_ s: UnsafeRawPointer, _ rb: Int, _ n: Int, _ t: U32x16, _ d: UnsafeMutableRawPointer) { decodeLevels(s, rb, n, t, 4, true, d) }
+@inline(never) private func decodeValueLevels2(_ s: UnsafeRawPointer, _ rb: Int, _ n: Int, _ t: U32x16, _ d: UnsafeMutableRawPointer) { decodeLevels(s, rb, n, t, 2, false, d, values: true) }
+@inline(never) private func decodeValueLevels3(_ s: UnsafeRawPointer, _ rb: Int, _ n: Int, _ t: U32x16, _ d: UnsafeMutableRawPointer) { decodeLevels(s, rb, n, t, 3, false, d, values: true) }
 
 /// `vpshufb` of `table` by the codes of `n` code-map records (b = 2, 3, 4; D = 128 or 64) at
-/// `src`, token r's bytes at `dst` + 128·r (at D = 128 the second vector at + 64): the byte
-/// order stated at the top. Used by the value sums (int8 levels) and by the scores of 2- and
-/// 3-bit keys (levels + 128).
+/// `src`, token r's bytes at `dst` + 128·r (at D = 128 the second vector at + 64), in the
+/// byte order stated at the top (the scores' order for 2- and 3-bit codes at D = 128). Used
+/// by the scores of 2- and 3-bit keys (levels + 128) and by the value sums (int8 levels) at
+/// D = 64 and b = 4.
 func decodeCodeMapLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table: U32x16, bits: Int, dim64: Bool,
                          _ dst: UnsafeMutableRawPointer) {
     switch (bits, dim64) {
@@ -149,7 +186,7 @@ func decodeCodeMapLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table: 
 /// first or the `second` code vectors, at D = 64 of all — times each head's s·s_l
 /// (`factors`, lane h), added to `out`.
 @inline(__always)
-private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ swapped: Bool, _ nb: Int, _ area: UnsafeRawPointer,
+private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ split: Bool, _ nb: Int, _ area: UnsafeRawPointer,
                              _ factors: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>) {
     var a00 = U32x16(), a01 = U32x16(), a02 = U32x16(), a03 = U32x16()
     var a10 = U32x16(), a11 = U32x16(), a12 = U32x16(), a13 = U32x16()
@@ -186,8 +223,10 @@ private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ swapped:
         let o = out + d * h
         if dim64 {
             qaq_add_transposed4_d64(o, f0, f1, f2, f3)
-        } else if swapped {
-            qaq_add_transposed4_swapped(o + (second ? 16 : 0), f0, f1, f2, f3)
+        } else if split {
+            // The value sums' order of 2- and 3-bit codes (see the top).
+            let base: Int32 = second ? 32 : 0
+            qaq_add_transposed4_split(o, f0, f1, f2, f3, base, base + 64, base + 8, base + 72)
         } else {
             qaq_add_transposed4(o + (second ? 16 : 0), f0, f1, f2, f3)
         }
@@ -205,7 +244,7 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
                                _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                                _ out: UnsafeMutablePointer<Float>, _ area: UnsafeMutableRawPointer) {
     let rb = layout.recordBytes, bits = layout.bits
-    let swapped = !dim64 && bits < 4
+    let split = !dim64 && bits < 4
     let scales = (area + scalesOffset).assumingMemoryBound(to: Float.self)
     var b0 = 0
     while b0 < count {
@@ -228,7 +267,12 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
             if g > 1 { row(1, w1, &m1) }
             if g > 2 { row(2, w2, &m2) }
             if g > 3 { row(3, w3, &m3) }
-            decodeCodeMapLevels(block + t * rb, rb, n, table, bits: bits, dim64: dim64, area + levelsOffset + 128 * t)
+            let rows = block + t * rb, dst = area + levelsOffset + 128 * t
+            switch (bits, dim64) {
+            case (2, false): decodeValueLevels2(rows, rb, n, table, dst)
+            case (3, false): decodeValueLevels3(rows, rb, n, table, dst)
+            default: decodeCodeMapLevels(rows, rb, n, table, bits: bits, dim64: dim64, dst)
+            }
             t += n
         }
         // The weight bytes: u8 = round(u·(255/max)) per head, 16 tokens at a time (the
@@ -250,8 +294,8 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
         if g > 1 { bytes(1, m1) }
         if g > 2 { bytes(2, m2) }
         if g > 3 { bytes(3, m3) }
-        codeMapInt8Pass(g, dim64, false, swapped, nb, area, factors, out)
-        if !dim64 { codeMapInt8Pass(g, false, true, swapped, nb, area, factors, out) }
+        codeMapInt8Pass(g, dim64, false, split, nb, area, factors, out)
+        if !dim64 { codeMapInt8Pass(g, false, true, split, nb, area, factors, out) }
         b0 += nb
     }
 }

@@ -390,17 +390,22 @@ static inline __attribute__((always_inline)) void qaq_add_transposed4(float *out
     }
 }
 
-/// ``qaq_add_transposed4`` with O_1 and O_2 trading places: out[o_k + l] += O_k[l] for
-/// o = 0, 64, 32, 96 (the byte order of the 2- and 3-bit code-map codes of
-/// AttentionInt8Codebook.swift, whose bytes 1 and 2 hold slots 4 and 2).
-static inline __attribute__((always_inline)) void qaq_add_transposed4_swapped(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
-    static const int offsets[4] = {0, 64, 32, 96};
+/// The D = 64 rule of ``qaq_add_transposed4_d64`` (lanes l < 8 of O_k to out[o_k + l], lanes
+/// l ≥ 8 to out[o_k + 8 + l]) with the offsets given: the value sums of 2- and 3-bit code
+/// maps at D = 128 (AttentionInt8Codebook.swift).
+static inline __attribute__((always_inline)) void qaq_add_transposed4_split(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3,
+                                                                          int o0, int o1, int o2, int o3) {
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    const int offsets[4] = {o0, o1, o2, o3};
     QAQ_TRANSPOSE4(f0, f1, f2, f3);
     for (int k = 0; k < 4; k++) {
-        qaq_f32x16 v;
-        __builtin_memcpy(&v, out + offsets[k], sizeof v);
-        v += o[k];
-        __builtin_memcpy(out + offsets[k], &v, sizeof v);
+        qaq_f32x8_ lo, hi;
+        __builtin_memcpy(&lo, out + offsets[k], sizeof lo);
+        __builtin_memcpy(&hi, out + offsets[k] + 16, sizeof hi);
+        lo += __builtin_shufflevector(o[k], o[k], 0, 1, 2, 3, 4, 5, 6, 7);
+        hi += __builtin_shufflevector(o[k], o[k], 8, 9, 10, 11, 12, 13, 14, 15);
+        __builtin_memcpy(out + offsets[k], &lo, sizeof lo);
+        __builtin_memcpy(out + offsets[k] + 16, &hi, sizeof hi);
     }
 }
 
