@@ -227,14 +227,6 @@ struct PairLanes {
         PairLanes(lo: groups == 4 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
             : groups == 2 ? U32x16(0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2, 0, 0, 2, 2) : U32x16())
     }
-
-    /// Lane 4L + k: the group of half k & 1 of a D = 64 record at G = 32 (the element order of
-    /// ``codes64(_:)``: byte k of a lane is in the second half iff k is odd), the one group at
-    /// G = 64.
-    @inline(__always)
-    static func halves(_ groups: Int) -> PairLanes {
-        PairLanes(lo: groups == 2 ? U32x16(0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2, 0, 2) : U32x16())
-    }
 }
 
 /// (step, lo) by lane from the `groups` fp16 (lo, step) pairs at `meta`: one F16C conversion

@@ -29,7 +29,9 @@ import _QAQSIMDShims
 // D = 64: the 64 codes of a record are one byte vector (``codes64(_:)``: byte k of lane K is
 // element (K mod 8) + 8(k >> 1) + 32(k & 1) + 16(K >> 3)), so one transpose per four tokens;
 // lane 4b + k then holds half k & 1 of the vector, and its weights are those of that half's
-// group (lanes k = 2, 3 repeat k = 0, 1).
+// group (lanes k = 2, 3 repeat k = 0, 1). With two groups at most, the weights are prepared
+// two tokens per vector (lane 4h + 2p + k: token parity p, half k), so that no lane is wasted;
+// the parities' largest, integer sums and fp32 parts are combined per head and half.
 //
 // Integer accumulators cannot overflow: ≤ 64 tokens × 255 × 15 per lane.
 
@@ -95,9 +97,9 @@ private func weightBytes(_ area: UnsafeRawPointer, _ t: Int, _ nb: Int, _ inv: F
 /// u = w·step of token `t` of the block (its weights, heads 0…3, are the four floats at
 /// `heads`), lanes 4h + k, stored at its slot of `area`; `exact` += w·(lo + 8.5·step).
 @inline(__always)
-private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ lanes: PairLanes, _ dim64: Bool, _ t: Int,
+private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ lanes: PairLanes, _ t: Int,
                          _ heads: UnsafeRawPointer, _ area: UnsafeMutableRawPointer, _ exact: inout F32x16) -> F32x16 {
-    let (step, lo) = pairParameters(block + t * rb + (dim64 ? 32 : 64), groups, lanes)
+    let (step, lo) = pairParameters(block + t * rb + 64, groups, lanes)
     // Lanes 4h + k: head h's weight (one broadcast load of the four, one permute).
     let wt = qaq_permute16(unsafeBitCast(block128(heads), to: F32x16.self), U32x16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
     let u = wt * step
@@ -107,6 +109,30 @@ private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ 
     area.storeBytes(of: u, toByteOffset: uOffset + 64 * t, as: F32x16.self)
     return u
 }
+
+/// D = 64: u = w·step of tokens t (lanes 4h + k, k < 2) and t + 1 (lanes 4h + 2 + k) in one
+/// vector — lane 4h + 2p + k is head h, token t + p, half k's group — stored as row `row` of
+/// `area`; `exact` += w·(lo + 8.5·step). The weights are the eight floats at `heads` (token
+/// t's four, then t + 1's; the load reads 64 bytes, all inside the scratch). `second` false:
+/// there is no token t + 1 (its weights are zero), token t's parameters are read twice.
+@inline(__always)
+private func valueWeightPair(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ lanes: PairLanes, _ t: Int, _ second: Bool,
+                             _ heads: UnsafeRawPointer, _ area: UnsafeMutableRawPointer, _ row: Int, _ exact: inout F32x16) -> F32x16 {
+    let meta = block + t * rb + 32
+    let pairs = qaq_f16_load_pair(meta, second ? meta + rb : meta, Int32(truncatingIfNeeded: 2 &* groups))
+    let step = qaq_permute16(pairs, lanes.step), lo = qaq_permute16(pairs, lanes.lo)
+    let wt = qaq_permute16(heads.loadUnaligned(as: F32x16.self), U32x16(0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6, 3, 3, 7, 7))
+    let u = wt * step
+    var x = lo
+    fma16(&x, step, F32x16(repeating: 8.5))
+    fma16(&exact, wt, x)
+    area.storeBytes(of: u, toByteOffset: uOffset + 64 * row, as: F32x16.self)
+    return u
+}
+
+/// Lanes 4h + k and 4h + k ± 2 exchanged (the two token parities of the D = 64 pairs).
+@inline(__always)
+private func swapParity(_ v: F32x16) -> F32x16 { qaq_permute16(v, U32x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)) }
 
 /// The integer sums of a block of `nb` tokens at `src` — at D = 128 of one nibble half
 /// (`high`), at D = 64 of all codes — scaled by the block's s and added to `out`.
@@ -166,8 +192,11 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
 private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
                               _ groups: Int, _ out: UnsafeMutablePointer<Float>, _ area: UnsafeMutableRawPointer) {
     let d = dim64 ? 64 : 128, rb = d / 2 + 4 * groups
-    // (lo, step) pairs by lane 4h + k: quarter k's group (D = 128), half k & 1's (D = 64).
-    let lanes = dim64 ? PairLanes.halves(groups) : PairLanes.quarters(groups)
+    // (lo, step) pairs by lane 4h + k: quarter k's group (D = 128); at D = 64 two tokens per
+    // vector, lane 4h + 2p + k: token parity p's pairs at halves 4p…, half k's group.
+    let lanes = dim64 ? PairLanes(lo: groups == 2 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
+                                                  : U32x16(0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4))
+                      : PairLanes.quarters(groups)
     // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane 4h + k, over all blocks.
     var exact = F32x16()
     var b0 = 0
@@ -182,22 +211,48 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
             let (w0, w1, w2, w3) = weightRows(w, wStride, g, b0 + t, n, area + padOffset)
             // Token-major copy over the pad rows (already read): token k's four weights at 16k.
             qaq_store_columns4((area + padOffset).assumingMemoryBound(to: Float.self), w0, w1, w2, w3)
-            for k in 0..<n {
-                let u = valueWeight(block, rb, groups, lanes, dim64, t + k, area + padOffset + 16 * k, area, &exact)
-                m = m.replacing(with: u, where: u .> m)
+            if dim64 {
+                // Two tokens a vector (n is even except at the end of the block; the pad
+                // token's weights are zero).
+                var k = 0
+                while k < n {
+                    let u = valueWeightPair(block, rb, groups, lanes, t + k, k + 1 < n, area + padOffset + 16 * k, area, (t + k) / 2, &exact)
+                    m = m.replacing(with: u, where: u .> m)
+                    k += 2
+                }
+            } else {
+                for k in 0..<n {
+                    let u = valueWeight(block, rb, groups, lanes, t + k, area + padOffset + 16 * k, area, &exact)
+                    m = m.replacing(with: u, where: u .> m)
+                }
             }
             t += n
         }
+        // D = 64: one largest for both token parities of a head and half.
+        if dim64 { let other = swapParity(m); m = m.replacing(with: other, where: other .> m) }
         // The weight bytes, four tokens at a time.
         let inv = F32x16().replacing(with: F32x16(repeating: 255) / m, where: m .> F32x16())
         let s = m / F32x16(repeating: 255)
         var sum = U32x16()
         var c = 0
-        while 4 * c < nb {
-            let q0 = weightBytes(area, 4 * c, nb, inv, &sum), q1 = weightBytes(area, 4 * c + 1, nb, inv, &sum)
-            let q2 = weightBytes(area, 4 * c + 2, nb, inv, &sum), q3 = weightBytes(area, 4 * c + 3, nb, inv, &sum)
-            area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
-            c += 1
+        if dim64 {
+            // Rows 2c and 2c + 1 hold tokens 4c…4c+3; word k of head h's block: half k & 1's
+            // bytes of the four tokens in order (``qaq_pack_bytes_pairs``).
+            let rows = (nb + 1) / 2
+            while 4 * c < nb {
+                let qa = weightBytes(area, 2 * c, rows, inv, &sum), qb = weightBytes(area, 2 * c + 1, rows, inv, &sum)
+                let sa = unsafeBitCast(swapParity(unsafeBitCast(qa, to: F32x16.self)), to: U32x16.self)
+                let sb = unsafeBitCast(swapParity(unsafeBitCast(qb, to: F32x16.self)), to: U32x16.self)
+                area.storeBytes(of: qaq_pack_bytes_pairs(qa, sa, qb, sb), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+                c += 1
+            }
+        } else {
+            while 4 * c < nb {
+                let q0 = weightBytes(area, 4 * c, nb, inv, &sum), q1 = weightBytes(area, 4 * c + 1, nb, inv, &sum)
+                let q2 = weightBytes(area, 4 * c + 2, nb, inv, &sum), q3 = weightBytes(area, 4 * c + 3, nb, inv, &sum)
+                area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+                c += 1
+            }
         }
         fma16(&exact, s * F32x16(repeating: -8), qaq_i32_to_f32(sum))
         area.storeBytes(of: s, toByteOffset: scaleOffset, as: F32x16.self)
@@ -205,8 +260,10 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
         if !dim64 { int8ValueHalf(g, false, true, block, rb, nb, area, out) }
         b0 += nb
     }
+    // D = 64: the two token parities of each head and half added.
+    if dim64 { exact += swapParity(exact) }
     let e = unsafeBitCast(exact, to: InlineArray<16, Float>.self)
-    // Lane 4h + k is quarter k (D = 128) or, for k < 2, half k (D = 64; lanes 2, 3 repeat them).
+    // Lane 4h + k is quarter k (D = 128) or, for k < 2, half k (D = 64).
     for h in 0..<g {
         for k in 0..<(d / 32) {
             let v = F32x16(repeating: e[4 * h + k])

@@ -188,6 +188,28 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void 
 #endif
 }
 
+/// The `n` (2 or 4) fp16 values at `p` in lanes 0…n−1 and those at `q` in lanes 4…4+n−1,
+/// as fp32 (one `vcvtph2ps`); the other lanes are zero or undefined. Zeros where F16C is not
+/// native (a placeholder, like `qaq_f16_load`).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load_pair(const void *p, const void *q, int n) {
+#if QAQ_F16C
+    int64_t a = 0, b = 0;
+    if (n == 4) { __builtin_memcpy(&a, p, 8); __builtin_memcpy(&b, q, 8); }
+    else { uint32_t x, y; __builtin_memcpy(&x, p, 4); __builtin_memcpy(&y, q, 4); a = (int64_t)x; b = (int64_t)y; }
+    __m128i h = _mm_set_epi64x(b, a);
+#if defined(__AVX512F__)
+    return (qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h));   // lanes 8…15 undefined
+#else
+    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
+    qaq_f32x8_ f = (qaq_f32x8_)_mm256_cvtph_ps(h), z = {0};
+    return __builtin_shufflevector(f, z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+#else
+    (void)p; (void)q; (void)n;
+    return (qaq_f32x16){0};
+#endif
+}
+
 /// The fp16 value nearest to each lane (ties to even).
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_f16_bits_nearest(qaq_f32x16 x) { return QAQ_F16_BITS(x, 0); }
 /// The largest fp16 value ≤ each lane.
@@ -346,6 +368,25 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_4x4(qaq_u
     qaq_u8x64 r;
     for (int i = 0; i < 64; i++) {
         int lane = 4 * (i >> 4) + ((i >> 2) & 3), which = i & 3;
+        qaq_u32x16 u = which == 0 ? u0 : which == 1 ? u1 : which == 2 ? u2 : u3;
+        r[i] = (uint8_t)u[lane];
+    }
+    return (qaq_u32x16)r;
+#endif
+}
+
+/// ``qaq_pack_bytes_4x4`` with words 2 and 3 of each 128-bit block repeating words 0 and 1:
+/// word k of block h is bytes (u0, u1, u2, u3)[4h + (k & 1)] — the D = 64 weight bytes of
+/// AttentionInt8Values.swift, built from rows that hold two tokens each.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_pairs(qaq_u32x16 u0, qaq_u32x16 u1, qaq_u32x16 u2, qaq_u32x16 u3) {
+#if defined(__AVX512BW__)
+    __m512i p = _mm512_packus_epi16(_mm512_packus_epi32((__m512i)u0, (__m512i)u1), _mm512_packus_epi32((__m512i)u2, (__m512i)u3));
+    const __m512i t = _mm512_set4_epi32(0x0D090501, 0x0C080400, 0x0D090501, 0x0C080400);
+    return (qaq_u32x16)_mm512_shuffle_epi8(p, t);
+#else
+    qaq_u8x64 r;
+    for (int i = 0; i < 64; i++) {
+        int lane = 4 * (i >> 4) + ((i >> 2) & 1), which = i & 3;
         qaq_u32x16 u = which == 0 ? u0 : which == 1 ? u1 : which == 2 ? u2 : u3;
         r[i] = (uint8_t)u[lane];
     }
