@@ -222,7 +222,7 @@ private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ split: B
         let f0 = qaq_i32_to_f32(x0) * s, f1 = qaq_i32_to_f32(x1) * s, f2 = qaq_i32_to_f32(x2) * s, f3 = qaq_i32_to_f32(x3) * s
         let o = out + d * h
         if dim64 {
-            qaq_add_transposed4_d64(o, f0, f1, f2, f3)
+            qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40)
         } else if split {
             // The value sums' order of 2- and 3-bit codes (see the top).
             let base: Int32 = second ? 32 : 0

@@ -168,7 +168,7 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
         c += 1
     }
     @inline(__always) func add(_ o: UnsafeMutablePointer<Float>, _ f0: F32x16, _ f1: F32x16, _ f2: F32x16, _ f3: F32x16) {
-        if dim64 { qaq_add_transposed4_d64(o, f0, f1, f2, f3) } else { qaq_add_transposed4(o + (high ? 16 : 0), f0, f1, f2, f3) }
+        if dim64 { qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40) } else { qaq_add_transposed4(o + (high ? 16 : 0), f0, f1, f2, f3) }
     }
     let d = dim64 ? 64 : 128
     let s0 = unsafeBitCast(block128(area + scaleOffset), to: F32x16.self)
@@ -237,20 +237,20 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
         var c = 0
         if dim64 {
             // Rows 2c and 2c + 1 hold tokens 4c…4c+3; word k of head h's block: half k & 1's
-            // bytes of the four tokens in order (``qaq_pack_bytes_pairs``).
+            // bytes of the four tokens in order (``qaq_pack_bytes_4x4`` with `pairs`).
             let rows = (nb + 1) / 2
             while 4 * c < nb {
                 let qa = weightBytes(area, 2 * c, rows, inv, &sum), qb = weightBytes(area, 2 * c + 1, rows, inv, &sum)
                 let sa = unsafeBitCast(swapParity(unsafeBitCast(qa, to: F32x16.self)), to: U32x16.self)
                 let sb = unsafeBitCast(swapParity(unsafeBitCast(qb, to: F32x16.self)), to: U32x16.self)
-                area.storeBytes(of: qaq_pack_bytes_pairs(qa, sa, qb, sb), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+                area.storeBytes(of: qaq_pack_bytes_4x4(qa, sa, qb, sb, 1), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
                 c += 1
             }
         } else {
             while 4 * c < nb {
                 let q0 = weightBytes(area, 4 * c, nb, inv, &sum), q1 = weightBytes(area, 4 * c + 1, nb, inv, &sum)
                 let q2 = weightBytes(area, 4 * c + 2, nb, inv, &sum), q3 = weightBytes(area, 4 * c + 3, nb, inv, &sum)
-                area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+                area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3, 0), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
                 c += 1
             }
         }

@@ -356,37 +356,21 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_bytes_4x4(qaq_u32x16
     return r;
 }
 
-/// Byte 4k + r of 128-bit block L of the result is the low byte of lane 4L + k of `u_r`
-/// (r = 0…3), for lanes holding 0…255: `vpackusdw`, `vpackuswb` and one `vpshufb` at
-/// AVX-512BW, a byte loop elsewhere.
-static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_4x4(qaq_u32x16 u0, qaq_u32x16 u1, qaq_u32x16 u2, qaq_u32x16 u3) {
+/// The low bytes of four vectors' 32-bit lanes, transposed per 128-bit block: word k of
+/// block h is bytes (u0, u1, u2, u3)[4h + k]. `pairs` (a constant): word k takes lane
+/// 4h + (k & 1) instead, words 2 and 3 repeating 0 and 1 (the D = 64 weight bytes of
+/// AttentionInt8Values.swift, built from rows of two tokens each). Lanes hold 0…255:
+/// `vpackusdw`, `vpackuswb` and one `vpshufb` at AVX-512BW, a byte loop elsewhere.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_4x4(qaq_u32x16 u0, qaq_u32x16 u1, qaq_u32x16 u2, qaq_u32x16 u3, int pairs) {
 #if defined(__AVX512BW__)
     __m512i p = _mm512_packus_epi16(_mm512_packus_epi32((__m512i)u0, (__m512i)u1), _mm512_packus_epi32((__m512i)u2, (__m512i)u3));
-    const __m512i t = _mm512_set4_epi32(0x0F0B0703, 0x0E0A0602, 0x0D090501, 0x0C080400);
+    const __m512i t = pairs ? _mm512_set4_epi32(0x0D090501, 0x0C080400, 0x0D090501, 0x0C080400)
+                            : _mm512_set4_epi32(0x0F0B0703, 0x0E0A0602, 0x0D090501, 0x0C080400);
     return (qaq_u32x16)_mm512_shuffle_epi8(p, t);
 #else
     qaq_u8x64 r;
     for (int i = 0; i < 64; i++) {
-        int lane = 4 * (i >> 4) + ((i >> 2) & 3), which = i & 3;
-        qaq_u32x16 u = which == 0 ? u0 : which == 1 ? u1 : which == 2 ? u2 : u3;
-        r[i] = (uint8_t)u[lane];
-    }
-    return (qaq_u32x16)r;
-#endif
-}
-
-/// ``qaq_pack_bytes_4x4`` with words 2 and 3 of each 128-bit block repeating words 0 and 1:
-/// word k of block h is bytes (u0, u1, u2, u3)[4h + (k & 1)] — the D = 64 weight bytes of
-/// AttentionInt8Values.swift, built from rows that hold two tokens each.
-static inline __attribute__((always_inline)) qaq_u32x16 qaq_pack_bytes_pairs(qaq_u32x16 u0, qaq_u32x16 u1, qaq_u32x16 u2, qaq_u32x16 u3) {
-#if defined(__AVX512BW__)
-    __m512i p = _mm512_packus_epi16(_mm512_packus_epi32((__m512i)u0, (__m512i)u1), _mm512_packus_epi32((__m512i)u2, (__m512i)u3));
-    const __m512i t = _mm512_set4_epi32(0x0D090501, 0x0C080400, 0x0D090501, 0x0C080400);
-    return (qaq_u32x16)_mm512_shuffle_epi8(p, t);
-#else
-    qaq_u8x64 r;
-    for (int i = 0; i < 64; i++) {
-        int lane = 4 * (i >> 4) + ((i >> 2) & 1), which = i & 3;
+        int lane = 4 * (i >> 4) + ((i >> 2) & (pairs ? 1 : 3)), which = i & 3;
         qaq_u32x16 u = which == 0 ? u0 : which == 1 ? u1 : which == 2 ? u2 : u3;
         r[i] = (uint8_t)u[lane];
     }
@@ -431,9 +415,10 @@ static inline __attribute__((always_inline)) void qaq_add_transposed4(float *out
     }
 }
 
-/// The D = 64 rule of ``qaq_add_transposed4_d64`` (lanes l < 8 of O_k to out[o_k + l], lanes
-/// l ≥ 8 to out[o_k + 8 + l]) with the offsets given: the value sums of 2- and 3-bit code
-/// maps at D = 128 (AttentionInt8Codebook.swift).
+/// out[o_k + l] += O_k[l] for lanes l < 8 and out[o_k + 8 + l] += O_k[l] for l ≥ 8, with O_k
+/// as in ``qaq_add_transposed4``: at D = 64 with o = (0, 32, 8, 40), the element order of a
+/// record's code bytes; the value sums of 2- and 3-bit code maps at D = 128 with (0, 64, 8,
+/// 72) and (32, 96, 40, 104) (AttentionInt8Codebook.swift).
 static inline __attribute__((always_inline)) void qaq_add_transposed4_split(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3,
                                                                           int o0, int o1, int o2, int o3) {
     typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
@@ -456,23 +441,6 @@ static inline __attribute__((always_inline)) void qaq_store_low_bytes16(void *p,
     typedef uint8_t qaq_u8x16_ __attribute__((ext_vector_type(16)));
     qaq_u8x16_ b = __builtin_convertvector(v, qaq_u8x16_);
     __builtin_memcpy(p, &b, sizeof b);
-}
-
-/// The D = 64 form: lanes l < 8 of O_k go to out[o_k + l], lanes l ≥ 8 to out[o_k + 8 + l],
-/// with o_k = 0, 32, 8, 40 for k = 0…3 (the element order of a D = 64 record's code bytes).
-static inline __attribute__((always_inline)) void qaq_add_transposed4_d64(float *out, qaq_f32x16 f0, qaq_f32x16 f1, qaq_f32x16 f2, qaq_f32x16 f3) {
-    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
-    static const int offsets[4] = {0, 32, 8, 40};
-    QAQ_TRANSPOSE4(f0, f1, f2, f3);
-    for (int k = 0; k < 4; k++) {
-        qaq_f32x8_ lo, hi;
-        __builtin_memcpy(&lo, out + offsets[k], sizeof lo);
-        __builtin_memcpy(&hi, out + offsets[k] + 16, sizeof hi);
-        lo += __builtin_shufflevector(o[k], o[k], 0, 1, 2, 3, 4, 5, 6, 7);
-        hi += __builtin_shufflevector(o[k], o[k], 8, 9, 10, 11, 12, 13, 14, 15);
-        __builtin_memcpy(out + offsets[k], &lo, sizeof lo);
-        __builtin_memcpy(out + offsets[k] + 16, &hi, sizeof hi);
-    }
 }
 
 #endif
