@@ -406,24 +406,42 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     if t < count { affineInt8Pass(a, g, dim64, src + t * rb, count - t, groups, out + t, outStride, parts) }
 }
 
-/// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector), over
-/// records of D = 64 or 128 (`dim64`).
+/// Code-map int8 scores of `g` (1…4) prepared queries at `area` (one scale per vector), one
+/// head at a time through the tile loop: `levels(t)` gives token t's level bytes (l8 + 128)
+/// in the order the query bytes take when `swapped` (see ``codebookQueryBytes``), `scale(t)`
+/// its scale.
+@inline(__always)
+private func codebookTileLoop(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ count: Int, _ levelScale: Float, swapped: Bool,
+                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>,
+                              levels: (Int) -> (first: U32x16, second: U32x16), scale: (Int) -> Float) {
+    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: swapped)
+    int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
+        let l = levels(t)
+        let s = F32x16(repeating: scale(t))
+        parts[base] = qaq_i32_to_f32(byteDots(c0, l, qa0, qb0, dim64: dim64)) * s
+        if g > 1 { parts[base + 1] = qaq_i32_to_f32(byteDots(c1, l, qa1, qb1, dim64: dim64)) * s }
+        if g > 2 { parts[base + 2] = qaq_i32_to_f32(byteDots(c2, l, qa2, qb2, dim64: dim64)) * s }
+        if g > 3 { parts[base + 3] = qaq_i32_to_f32(byteDots(c3, l, qa3, qb3, dim64: dim64)) * s }
+    }
+}
+
+/// The level bytes (l8 + 128) of a 4-bit code-map record: one `vpshufb` of `table` per code vector.
+@inline(__always)
+private func recordLevels(_ record: UnsafeRawPointer, _ table: U32x16, dim64: Bool) -> (first: U32x16, second: U32x16) {
+    let raw = codeBytes(record, dim64: dim64)
+    return (qaq_shuffle_bytes(table, raw.first), dim64 ? raw.second : qaq_shuffle_bytes(table, raw.second))
+}
+
+/// Code-map int8 scores of `g` (1…4) prepared queries over 4-bit records of D = 64 or 128
+/// (`dim64`), one head at a time.
 @inline(__always)
 private func codebookInt8Pass(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
                               _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
-    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: false)
     let rb = layout.recordBytes
-    int8Tiles(g, count, parts, tileFactors(a, 388, g, levelScale), out, outStride) { t, base in
-        let record = src + t * rb
-        let raw = codeBytes(record, dim64: dim64)
-        let l = (qaq_shuffle_bytes(table, raw.first), dim64 ? raw.second : qaq_shuffle_bytes(table, raw.second))
-        let scale = F32x16(repeating: loadCodebookScale(record, layout, 0))
-        parts[base] = qaq_i32_to_f32(byteDots(c0, l, qa0, qb0, dim64: dim64)) * scale
-        if g > 1 { parts[base + 1] = qaq_i32_to_f32(byteDots(c1, l, qa1, qb1, dim64: dim64)) * scale }
-        if g > 2 { parts[base + 2] = qaq_i32_to_f32(byteDots(c2, l, qa2, qb2, dim64: dim64)) * scale }
-        if g > 3 { parts[base + 3] = qaq_i32_to_f32(byteDots(c3, l, qa3, qb3, dim64: dim64)) * scale }
-    }
+    codebookTileLoop(a, g, dim64, count, levelScale, swapped: false, out, outStride, parts,
+                     levels: { t in recordLevels(src + t * rb, table, dim64: dim64) },
+                     scale: { t in loadCodebookScale(src + t * rb, layout, 0) })
 }
 
 /// The code-map query vectors of heads 0…3 at `a` (zeros for heads ≥ g): the first and
@@ -475,10 +493,9 @@ private func codebookInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ 
                               _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>) {
     let rb = layout.recordBytes
-    let done = codebookQuadLoop(a, g, dim64, count, levelScale, swapped: false, out, outStride, levels: { t in
-        let raw = codeBytes(src + t * rb, dim64: dim64)
-        return (qaq_shuffle_bytes(table, raw.first), dim64 ? raw.second : qaq_shuffle_bytes(table, raw.second))
-    }, scale: { t in loadCodebookScale(src + t * rb, layout, 0) })
+    let done = codebookQuadLoop(a, g, dim64, count, levelScale, swapped: false, out, outStride,
+                                levels: { t in recordLevels(src + t * rb, table, dim64: dim64) },
+                                scale: { t in loadCodebookScale(src + t * rb, layout, 0) })
     if done < count { codebookInt8Pass(a, g, dim64, src + done * rb, count - done, layout, table, levelScale, out + done, outStride, parts) }
 }
 
@@ -491,14 +508,13 @@ private func swapMiddleBytes(_ v: U32x16) -> U32x16 { laneShuffle(v, SIMD4(0x030
 /// Code-map int8 scores of `g` (1…4) prepared queries over 2- or 3-bit records (`bits` at run
 /// time: it only picks the decode function): per block of 64 tokens the codes are first
 /// looked up as bytes l8 + 128 into the scratch tile (``decodeCodeMapLevels``), then summed
-/// as ``codebookInt8Pass`` does, the query bytes put in the decoded bytes' order.
+/// by the quad loop (3–4 heads) and the tile loop, the query bytes put in the decoded order.
 @inline(__always)
 private func codebookInt8PassDecoded(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ bits: Int, _ src: UnsafeRawPointer, _ count: Int,
                                      _ layout: CodebookLayout, _ table: U32x16, _ levelScale: Float,
                                      _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ parts: UnsafeMutablePointer<F32x16>,
                                      _ tile: UnsafeMutableRawPointer) {
-    let ((qa0, qa1, qa2, qa3), (qb0, qb1, qb2, qb3), (c0, c1, c2, c3)) = codebookQueryBytes(a, g, dim64, swapped: !dim64)
-    let rb = layout.recordBytes, factors = tileFactors(a, 388, g, levelScale)
+    let rb = layout.recordBytes
     @inline(__always) func levels(_ t: Int) -> (first: U32x16, second: U32x16) {
         (tile.load(fromByteOffset: 128 * t, as: U32x16.self), dim64 ? U32x16() : tile.load(fromByteOffset: 128 * t + 64, as: U32x16.self))
     }
@@ -511,13 +527,9 @@ private func codebookInt8PassDecoded(_ a: UnsafeRawPointer, _ g: Int, _ dim64: B
         // tokens for g < 3) by the tile loop.
         let done = g < 3 ? 0 : codebookQuadLoop(a, g, dim64, nb, levelScale, swapped: !dim64, out + b0, outStride,
                                                 levels: levels, scale: { t in loadCodebookScale(block + t * rb, layout, 0) })
-        int8Tiles(g, nb - done, parts, factors, out + b0 + done, outStride) { t, base in
-            let l = levels(done + t)
-            let scale = F32x16(repeating: loadCodebookScale(block + (done + t) * rb, layout, 0))
-            parts[base] = qaq_i32_to_f32(byteDots(c0, l, qa0, qb0, dim64: dim64)) * scale
-            if g > 1 { parts[base + 1] = qaq_i32_to_f32(byteDots(c1, l, qa1, qb1, dim64: dim64)) * scale }
-            if g > 2 { parts[base + 2] = qaq_i32_to_f32(byteDots(c2, l, qa2, qb2, dim64: dim64)) * scale }
-            if g > 3 { parts[base + 3] = qaq_i32_to_f32(byteDots(c3, l, qa3, qb3, dim64: dim64)) * scale }
+        if done < nb {
+            codebookTileLoop(a, g, dim64, nb - done, levelScale, swapped: !dim64, out + b0 + done, outStride, parts,
+                             levels: { t in levels(done + t) }, scale: { t in loadCodebookScale(block + (done + t) * rb, layout, 0) })
         }
         b0 += nb
     }
@@ -611,18 +623,22 @@ private func codebookInt8Scores(_ heads: Int, _ src: UnsafeRawPointer, _ count: 
 }
 
 /// The int8 level table of an n-entry (≤ 16) code map: s_l = max|levels|/127 and the bytes
-/// l8[c] + 128 (1…255) in every 128-bit lane (for `vpshufb`).
+/// l8[c] + `offset` in every 128-bit lane (for `vpshufb`), l8[c] = round(levels[c]·(127/max))
+/// (fp32 product, ties to even); entries past n, and every entry of an all-zero table, are
+/// level 0. The scores take offset 128 (unsigned bytes 1…255, a zero-point correction), the
+/// value sums offset 0 (signed bytes).
 @inline(__always)
-private func int8LevelTable(_ levels: UnsafePointer<Float>, _ n: Int) -> (table: U32x16, scale: Float) {
+func int8LevelTable(_ levels: UnsafePointer<Float>, _ n: Int, offset: Int32) -> (table: U32x16, scale: Float) {
+    let zero = UInt32(truncatingIfNeeded: offset) & 0xFF, zeros = zero &* 0x0101_0101
     var amax: Float = 0
     for c in 0..<n { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
-    if amax == 0 { return (U32x16(repeating: 0x8080_8080), 0) }
+    if amax == 0 { return (U32x16(repeating: zeros), 0) }
     let inv = 127 / amax
-    var words = SIMD4<UInt32>(repeating: 0x8080_8080)   // entries past n: level 0 (never indexed)
+    var words = SIMD4<UInt32>(repeating: zeros)
     for c in 0..<n {
         // Round to nearest, ties to even, through 1.5·2²³ (|x| ≤ 127).
         let r = (levels[c] * inv + 12_582_912) - 12_582_912
-        let byte = UInt32(truncatingIfNeeded: Int32(r) &+ 128) & 0xFF, shift = UInt32(truncatingIfNeeded: 8 * (c & 3))
+        let byte = UInt32(truncatingIfNeeded: Int32(r) &+ offset) & 0xFF, shift = UInt32(truncatingIfNeeded: 8 * (c & 3))
         words[c &>> 2] = (words[c &>> 2] & ~(0xFF &<< shift)) | (byte &<< shift)
     }
     return (U32x16(words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3],
@@ -675,7 +691,7 @@ extension Kernels {
               heads <= scratch.queryHeads,
               layout.bits == 4 || AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= AttentionScratch.int8ValueBytes
         else { return false }
-        let (table, levelScale) = int8LevelTable(levels, layout.levelCount)
+        let (table, levelScale) = int8LevelTable(levels, layout.levelCount, offset: 128)
         codebookInt8Scores(heads, src, count, layout, table, levelScale, out, outStride, scratch)
         return true
     }
@@ -723,10 +739,7 @@ extension Reference {
         queries q: UnsafePointer<Float>, heads: Int, _ src: UnsafeRawPointer, count: Int,
         layout: CodebookLayout, levels: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
-        let d = layout.dim, n = 1 << layout.bits
-        var amax: Float = 0
-        for c in 0..<n { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
-        let linv: Float = amax > 0 ? 127 / amax : 0, sl = amax / 127
+        let d = layout.dim, n = layout.levelCount, sl = int8LevelScale(levels, count: n)
         for h in 0..<heads {
             let qh = q + h * d
             let (inv, sq) = int8QueryScale(qh, dim: d)
@@ -735,7 +748,7 @@ extension Reference {
                 var dot: Int64 = 0
                 for i in 0..<d {
                     let c = Int(codebookCode(record, layout, element: i))
-                    dot += Int64((qh[i] * inv).rounded(.toNearestOrEven)) * Int64((levels[c] * linv).rounded(.toNearestOrEven))
+                    dot += Int64((qh[i] * inv).rounded(.toNearestOrEven)) * Int64(int8Level(levels, count: n, code: c))
                 }
                 out[h * outStride + t] = Float(Double(sq) * Double(sl) * Double(codebookScale(record, layout, group: 0)) * Double(dot))
             }

@@ -56,26 +56,6 @@ import _QAQSIMDShims
 /// weight rows (4 × 16 fp32): 9792 bytes, which ``AttentionScratch/int8ValueBytes`` reserves.
 private let levelsOffset = 0, uOffset = 8192, bytesOffset = 9216, scalesOffset = 9472, padOffset = 9536
 
-/// The int8 levels l8[c] = round(levels[c]·(127/max|levels|)) of an n-entry (≤ 16) table
-/// as signed bytes in every 128-bit lane (for `vpshufb`; entries past n are 0), and
-/// s_l = max|levels|/127 (0 and all-zero bytes for an all-zero table).
-@inline(__always)
-private func int8SignedLevels(_ levels: UnsafePointer<Float>, _ n: Int) -> (table: U32x16, scale: Float) {
-    var amax: Float = 0
-    for c in 0..<n { let a = levels[c] < 0 ? -levels[c] : levels[c]; if a > amax { amax = a } }
-    if amax == 0 { return (U32x16(), 0) }
-    let inv = 127 / amax
-    var words = SIMD4<UInt32>()
-    for c in 0..<n {
-        // Round to nearest, ties to even, through 1.5·2²³ (|x| ≤ 127).
-        let r = (levels[c] * inv + 12_582_912) - 12_582_912
-        let byte = UInt32(bitPattern: Int32(r)) & 0xFF
-        words[c &>> 2] |= byte &<< UInt32(truncatingIfNeeded: 8 * (c & 3))
-    }
-    return (U32x16(words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3],
-                   words[0], words[1], words[2], words[3], words[0], words[1], words[2], words[3]), amax / 127)
-}
-
 /// A code-map record's codes as bytes, in the order stated at the top: (first, second) at
 /// D = 128, (all 64, zero) at D = 64. `bits` and `dim64` are constants after inlining.
 @inline(__always)
@@ -167,14 +147,14 @@ private func decodeLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table:
 
 /// `vpshufb` of `table` by the codes of `n` code-map records (b = 2, 3, 4; D = 128 or 64) at
 /// `src`, token r's bytes at `dst` + 128·r (at D = 128 the second vector at + 64), in the
-/// byte order stated at the top (the scores' order for 2- and 3-bit codes at D = 128). Used
-/// by the scores of 2- and 3-bit keys (levels + 128) and by the value sums (int8 levels) at
-/// D = 64 and b = 4.
+/// byte order stated at the top: for 2- and 3-bit codes at D = 128 the scores' order, or
+/// the value sums' when `values`. The scores of 2- and 3-bit keys take levels + 128, the
+/// value sums int8 levels.
 func decodeCodeMapLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table: U32x16, bits: Int, dim64: Bool,
-                         _ dst: UnsafeMutableRawPointer) {
+                         values: Bool = false, _ dst: UnsafeMutableRawPointer) {
     switch (bits, dim64) {
-    case (2, false): decodeLevels2(src, rb, n, table, dst)
-    case (3, false): decodeLevels3(src, rb, n, table, dst)
+    case (2, false): if values { decodeValueLevels2(src, rb, n, table, dst) } else { decodeLevels2(src, rb, n, table, dst) }
+    case (3, false): if values { decodeValueLevels3(src, rb, n, table, dst) } else { decodeLevels3(src, rb, n, table, dst) }
     case (_, false): decodeLevels4(src, rb, n, table, dst)
     case (2, true): decodeLevels2x64(src, rb, n, table, dst)
     case (3, true): decodeLevels3x64(src, rb, n, table, dst)
@@ -267,12 +247,7 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
             if g > 1 { row(1, w1, &m1) }
             if g > 2 { row(2, w2, &m2) }
             if g > 3 { row(3, w3, &m3) }
-            let rows = block + t * rb, dst = area + levelsOffset + 128 * t
-            switch (bits, dim64) {
-            case (2, false): decodeValueLevels2(rows, rb, n, table, dst)
-            case (3, false): decodeValueLevels3(rows, rb, n, table, dst)
-            default: decodeCodeMapLevels(rows, rb, n, table, bits: bits, dim64: dim64, dst)
-            }
+            decodeCodeMapLevels(block + t * rb, rb, n, table, bits: bits, dim64: dim64, values: true, area + levelsOffset + 128 * t)
             t += n
         }
         // The weight bytes: u8 = round(u·(255/max)) per head, 16 tokens at a time (the
@@ -324,7 +299,7 @@ extension Kernels {
               AttentionScratch.tileBytes(dim: scratch.dim, tileRows: scratch.tileRows) >= AttentionScratch.int8ValueBytes,
               usableWeights(w, wStride, heads, count) else { return false }
         let d = layout.dim, area = UnsafeMutableRawPointer(scratch.tile)
-        let (table, levelScale) = int8SignedLevels(levels, layout.levelCount)
+        let (table, levelScale) = int8LevelTable(levels, layout.levelCount, offset: 0)   // signed levels
         var h0 = 0
         while h0 < heads {
             let wh = w + h0 * wStride, o = out + d * h0
@@ -344,7 +319,8 @@ extension Kernels {
 }
 
 extension Reference {
-    /// s_l = max|levels|/127 of the integer-dot code-map value sums (0 for an all-zero table).
+    /// s_l = max|levels|/127 of the integer-dot code-map kernels, scores and value sums (0 for
+    /// an all-zero table).
     public static func int8LevelScale(_ levels: UnsafePointer<Float>, count n: Int) -> Float {
         var amax: Float = 0
         for c in 0..<n { amax = max(amax, abs(levels[c])) }

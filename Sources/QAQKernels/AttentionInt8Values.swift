@@ -102,11 +102,18 @@ private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ 
     let (step, lo) = pairParameters(block + t * rb + 64, groups, lanes)
     // Lanes 4h + k: head h's weight (one broadcast load of the four, one permute).
     let wt = qaq_permute16(unsafeBitCast(block128(heads), to: F32x16.self), U32x16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
+    return storeWeights(wt, step, lo, area, t, &exact)
+}
+
+/// u = wt·step, stored as row `row` of `area`'s u rows; `exact` += wt·(lo + 8.5·step).
+@inline(__always)
+private func storeWeights(_ wt: F32x16, _ step: F32x16, _ lo: F32x16, _ area: UnsafeMutableRawPointer, _ row: Int,
+                          _ exact: inout F32x16) -> F32x16 {
     let u = wt * step
     var x = lo
     fma16(&x, step, F32x16(repeating: 8.5))
     fma16(&exact, wt, x)
-    area.storeBytes(of: u, toByteOffset: uOffset + 64 * t, as: F32x16.self)
+    area.storeBytes(of: u, toByteOffset: uOffset + 64 * row, as: F32x16.self)
     return u
 }
 
@@ -122,12 +129,7 @@ private func valueWeightPair(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int
     let pairs = qaq_f16_load_pair(meta, second ? meta + rb : meta, Int32(truncatingIfNeeded: 2 &* groups))
     let step = qaq_permute16(pairs, lanes.step), lo = qaq_permute16(pairs, lanes.lo)
     let wt = qaq_permute16(heads.loadUnaligned(as: F32x16.self), U32x16(0, 0, 4, 4, 1, 1, 5, 5, 2, 2, 6, 6, 3, 3, 7, 7))
-    let u = wt * step
-    var x = lo
-    fma16(&x, step, F32x16(repeating: 8.5))
-    fma16(&exact, wt, x)
-    area.storeBytes(of: u, toByteOffset: uOffset + 64 * row, as: F32x16.self)
-    return u
+    return storeWeights(wt, step, lo, area, row, &exact)
 }
 
 /// Lanes 4h + k and 4h + k ± 2 exchanged (the two token parities of the D = 64 pairs).

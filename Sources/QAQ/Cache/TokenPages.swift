@@ -9,8 +9,7 @@ struct TokenPages {
         let codec: any VectorCodec
         let capacity: Int
         let bytes: UnsafeMutableRawPointer
-        /// Absolute position of each record.
-        /// Positions of the records, by slot (changed only by ``TokenPages``).
+        /// Absolute position of each record, by slot (changed only by ``TokenPages``).
         fileprivate(set) var positions: [Int32]
         /// Records stored (`positions.count`, kept in the page object itself: the decode loop
         /// reads it for every page, and through the array it was a second dependent cache
