@@ -216,6 +216,56 @@ struct CodebookTests {
         }
     }
 
+    @Test("elements exactly on a threshold (and on the 4-bit search's bin edges) take the smaller magnitude",
+          arguments: ISALevel.available)
+    func ties(isa: ISALevel) throws {
+        let kernels = KernelSet.forLevel(isa)
+        // A uniform table with binary thresholds: levels ±(¼ + ½j), thresholds ±½j. The rows
+        // repeat 8 values whose squares sum to 8, so each group of G has Σx² = G exactly, the
+        // reciprocal RMS is exactly 1, and |x| = ½, 1, 3/2 sit exactly on thresholds (and, for
+        // the 4-bit bins of width ½, exactly on bin edges).
+        let pattern: [Float] = [0.5, -1, 1.5, -0.5, 1, 0, -1.5, 1]
+        for b in 2...4 {
+            let h = 1 << (b - 1)
+            let levels = (0..<(2 * h)).map { Float($0 - h) * 0.5 + 0.25 }
+            let thresholds = (1..<(2 * h)).map { Float($0 - h) * 0.5 }
+            for d in [64, 128] {
+                let modes: [CodebookLayout.ScaleMode] = [.vectorF16, .vectorLog8, .groupF16(32)] + (d > 64 ? [.groupF16(64)] : [])
+                for mode in modes {
+                    let layout = try CodebookLayout(dim: d, bits: b, scale: mode)
+                    let x = (0..<(2 * d)).map { pattern[$0 % 8] }
+                    var out = [UInt8](repeating: 0xAB, count: 2 * layout.recordBytes)
+                    var ref = out
+                    let status = x.withUnsafeBufferPointer { src in
+                        out.withUnsafeMutableBytes { dst in
+                            kernels.codebookQuantize(src.baseAddress!, 2, layout, levels, thresholds, dst.baseAddress!)
+                        }
+                    }
+                    let refStatus = x.withUnsafeBufferPointer { src in
+                        ref.withUnsafeMutableBytes { dst in
+                            KernelSet.reference.codebookQuantize(src.baseAddress!, 2, layout, levels, thresholds, dst.baseAddress!)
+                        }
+                    }
+                    #expect(status == .ok && refStatus == .ok)
+                    #expect(out == ref, "\(isa) \(layout): records differ from the reference")
+                    // Closed form: code = h + #{thresholds > 0 strictly below |x|}, mirrored for x < 0.
+                    out.withUnsafeBytes { raw in
+                        for v in 0..<2 {
+                            let record = raw.baseAddress! + v * layout.recordBytes
+                            for i in 0..<d {
+                                let xi = x[v * d + i]
+                                let n = thresholds[h...].filter { $0 > 0 && $0 < abs(xi) }.count
+                                let expected = xi.sign == .minus ? h - 1 - n : h + n
+                                #expect(Reference.codebookCode(record, layout, element: i) == UInt32(expected),
+                                        "\(isa) \(layout): x = \(xi)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("all-zero vectors and groups: scale 0, codes 0, decoded +0", arguments: ISALevel.available)
     func zeros(isa: ISALevel) throws {
         let kernels = KernelSet.forLevel(isa)

@@ -270,6 +270,15 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x1
     return __builtin_convertvector((qaq_i32x16_)v, qaq_f32x16);
 }
 
+/// min(⌊v⌋, limit) per lane: the fp32 lanes truncated toward zero to 32-bit integers
+/// (`vcvttps2dq`), then the unsigned minimum with `limit`; the caller guarantees every lane
+/// is finite and in [0, 2^31).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_f32_to_u32_clamped(qaq_f32x16 v, uint32_t limit) {
+    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
+    qaq_u32x16 t = (qaq_u32x16)__builtin_convertvector(v, qaq_i32x16_);
+    return __builtin_elementwise_min(t, (qaq_u32x16)limit);
+}
+
 /// Pairwise sums of adjacent lanes: lanes 0…7 from `a`, lanes 8…15 from `b`
 /// (r[i] = a[2i] + a[2i+1], r[8+i] = b[2i] + b[2i+1]). Written as two constant shuffles so
 /// that every level gets its best two-source permute (`vpermt2ps` on AVX-512); Swift's

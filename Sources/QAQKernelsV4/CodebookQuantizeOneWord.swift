@@ -1,0 +1,1 @@
+../QAQKernels/CodebookQuantizeOneWord.swift
