@@ -391,13 +391,11 @@ struct AttentionContext: @unchecked Sendable {
         case .affine(let layout):
             if int8 && kernels.scoresInt8(g, page.bytes, n, layout, out, stride, scratch) { return }
             kernels.scores(q, g, page.bytes, n, layout, out, stride, scratch)
-        case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
-            c.levels.withUnsafeBufferPointer { lv in
-                // The prepared code-map queries are rotated iff the layer's code maps are.
-                if int8 && (c.hadamard == nil) == (codebookRotation == nil)
-                    && kernels.codebookScoresInt8(g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch) { return }
-                kernels.codebookScores(c.hadamard == nil ? q : qcb, g, page.bytes, n, c.layout, lv.baseAddress!, out, stride, scratch)
-            }
+        case .codebook(let c) where c.rotationSeed == nil || c.rotationSeed == codebookRotation?.seed:
+            // The prepared code-map queries are rotated iff the layer's code maps are.
+            if int8 && (c.rotationSeed == nil) == (codebookRotation == nil)
+                && kernels.codebookScoresInt8(g, page.bytes, n, c.layout, c.levels, out, stride, scratch) { return }
+            kernels.codebookScores(c.rotationSeed == nil ? q : qcb, g, page.bytes, n, c.layout, c.levels, out, stride, scratch)
         case .f32:
             kernels.scoresF32(q, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, out, stride, scratch)
         case .f16:
@@ -423,12 +421,10 @@ struct AttentionContext: @unchecked Sendable {
         case .affine(let layout):
             if integerDot && kernels.accumulateInt8(w, wStride, g, page.bytes, n, layout, o, scratch) { return }
             kernels.accumulate(w, wStride, g, page.bytes, n, layout, o, scratch)
-        case .codebook(let c) where c.hadamard == nil || c.hadamard?.seed == codebookRotation?.seed:
-            c.levels.withUnsafeBufferPointer { lv in
-                let dst = c.hadamard == nil ? o : oRot
-                if integerDot && kernels.codebookAccumulateInt8(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, dst, scratch) { return }
-                kernels.codebookAccumulate(w, wStride, g, page.bytes, n, c.layout, lv.baseAddress!, dst, scratch)
-            }
+        case .codebook(let c) where c.rotationSeed == nil || c.rotationSeed == codebookRotation?.seed:
+            let dst = c.rotationSeed == nil ? o : oRot
+            if integerDot && kernels.codebookAccumulateInt8(w, wStride, g, page.bytes, n, c.layout, c.levels, dst, scratch) { return }
+            kernels.codebookAccumulate(w, wStride, g, page.bytes, n, c.layout, c.levels, dst, scratch)
         case .f32:
             kernels.accumulateF32(w, wStride, g, d, page.bytes.assumingMemoryBound(to: Float.self), d, n, o, scratch)
         case .f16:

@@ -37,8 +37,9 @@ struct TokenPages {
     enum PageKind {
         /// Affine records, decoded in registers.
         case affine(PackedLayout)
-        /// Code-map records, decoded in registers; `rotated` when stored in a rotated domain.
-        case codebook(RotatedCodebookCodec)
+        /// Code-map records, decoded in registers (stored in a rotated domain when the code
+        /// map's `hadamard` is set).
+        case codebook(CodeMapPage)
         /// fp32 rows.
         case f32
         /// fp16 rows.
@@ -48,11 +49,34 @@ struct TokenPages {
 
         init(_ codec: any VectorCodec) {
             if let a = codec as? AffineCodec { self = .affine(a.layout) }
-            else if let c = codec as? RotatedCodebookCodec { self = .codebook(c) }
+            else if let c = codec as? RotatedCodebookCodec { self = .codebook(CodeMapPage(c)) }
             else if codec is Float32Codec { self = .f32 }
             else if codec is Float16Codec { self = .f16 }
             else { self = .decoded }
         }
+    }
+
+    /// What the attention kernels read of a code-map page, behind one reference: the decode
+    /// loop switches on every page's kind, and with the codec itself as the payload (three
+    /// arrays, an optional rotation with two more, a 100-byte layout) each switch copied it,
+    /// with a retain and a release per array, twice per page and KV head.
+    final class CodeMapPage {
+        let layout: CodebookLayout
+        /// The 2^b levels (owned; the codec's `levels`).
+        let levels: UnsafeMutablePointer<Float>
+        /// The rotation the records are stored in, if any, and its seed.
+        let hadamard: RandomizedHadamard?
+        let rotationSeed: UInt64?
+
+        init(_ codec: RotatedCodebookCodec) {
+            layout = codec.layout
+            levels = .allocate(capacity: codec.levels.count)
+            levels.initialize(from: codec.levels, count: codec.levels.count)
+            hadamard = codec.hadamard
+            rotationSeed = codec.hadamard?.seed
+        }
+
+        deinit { levels.deallocate() }
     }
 
     let pageTokens: Int
