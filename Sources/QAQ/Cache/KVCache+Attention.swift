@@ -388,9 +388,9 @@ struct AttentionContext: @unchecked Sendable {
                    out: UnsafeMutablePointer<Float>, stride: Int, scratch: AttentionScratch, int8: Bool = false) {
         let d = dim, n = page.count
         switch page.kind {
-        case .affine(let layout):
-            if int8 && kernels.scoresInt8(g, page.bytes, n, layout, out, stride, scratch) { return }
-            kernels.scores(q, g, page.bytes, n, layout, out, stride, scratch)
+        case .affine(let a):
+            if int8 && kernels.scoresInt8(g, page.bytes, n, a.layout, out, stride, scratch) { return }
+            kernels.scores(q, g, page.bytes, n, a.layout, out, stride, scratch)
         case .codebook(let c) where c.rotationSeed == nil || c.rotationSeed == codebookRotation?.seed:
             // The prepared code-map queries are rotated iff the layer's code maps are.
             if int8 && (c.rotationSeed == nil) == (codebookRotation == nil)
@@ -418,9 +418,9 @@ struct AttentionContext: @unchecked Sendable {
                         o: UnsafeMutablePointer<Float>, oRot: UnsafeMutablePointer<Float>, scratch: AttentionScratch) {
         let d = dim, n = page.count
         switch page.kind {
-        case .affine(let layout):
-            if integerDot && kernels.accumulateInt8(w, wStride, g, page.bytes, n, layout, o, scratch) { return }
-            kernels.accumulate(w, wStride, g, page.bytes, n, layout, o, scratch)
+        case .affine(let a):
+            if integerDot && kernels.accumulateInt8(w, wStride, g, page.bytes, n, a.layout, o, scratch) { return }
+            kernels.accumulate(w, wStride, g, page.bytes, n, a.layout, o, scratch)
         case .codebook(let c) where c.rotationSeed == nil || c.rotationSeed == codebookRotation?.seed:
             let dst = c.rotationSeed == nil ? o : oRot
             if integerDot && kernels.codebookAccumulateInt8(w, wStride, g, page.bytes, n, c.layout, c.levels, dst, scratch) { return }

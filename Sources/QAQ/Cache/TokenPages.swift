@@ -36,7 +36,7 @@ struct TokenPages {
     /// How the attention kernels read a page's records.
     enum PageKind {
         /// Affine records, decoded in registers.
-        case affine(PackedLayout)
+        case affine(AffinePage)
         /// Code-map records, decoded in registers (stored in a rotated domain when the code
         /// map's `hadamard` is set).
         case codebook(CodeMapPage)
@@ -48,12 +48,19 @@ struct TokenPages {
         case decoded
 
         init(_ codec: any VectorCodec) {
-            if let a = codec as? AffineCodec { self = .affine(a.layout) }
+            if let a = codec as? AffineCodec { self = .affine(AffinePage(layout: a.layout)) }
             else if let c = codec as? RotatedCodebookCodec { self = .codebook(CodeMapPage(c)) }
             else if codec is Float32Codec { self = .f32 }
             else if codec is Float16Codec { self = .f16 }
             else { self = .decoded }
         }
+    }
+
+    /// An affine page's layout, behind one reference (as ``CodeMapPage``: as a payload the
+    /// layout, slot tables included, was copied by `memmove` at every page switch).
+    final class AffinePage {
+        let layout: PackedLayout
+        init(layout: PackedLayout) { self.layout = layout }
     }
 
     /// What the attention kernels read of a code-map page, behind one reference: the decode
