@@ -53,8 +53,8 @@ extension Kernels {
         // fast path's form measured 2–3 % slower for them.)
         if layout.bits != 3 && layout.slotCount * layout.bits <= 32 {
             // 4 bits where a 16-lane permute is one instruction: the search by bins.
-            if layout.bits == 4, qaq_permute16_native() == 2, layout.groupSize == 64 || layout.groupSize == 128,
-               let bins = ThresholdBins(thresholds + 8, count: 7) {
+            if layout.bits == 4, qaq_permute16_native() == 2, count >= codebookBinnedMinimumVectors,
+               layout.groupSize == 64 || layout.groupSize == 128, let bins = ThresholdBins(thresholds + 8, count: 7) {
                 return layout.groupSize == 64 ? codebookQuantizeBins4x4(src, count, layout, levels, thresholds, dst, bins)
                     : codebookQuantizeBins4x8(src, count, layout, levels, thresholds, dst, bins)
             }
@@ -122,9 +122,10 @@ func anyNonFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
 /// at bit s) and are cut into the lane words once per vector.
 ///
 /// `oneWord` and `binned` (constants) select the fast path of CodebookQuantizeOneWord.swift:
-/// `oneWord` when a vector's stream-0 codes fit one word per lane (slotCount · b₀ ≤ 32; each
-/// code is OR-ed in at its bit offset, no accumulator bookkeeping), `binned` for the 4-bit
-/// search by bins with the tables `bins` (non-nil then).
+/// `oneWord` for b = 1, 2, 4 when a vector's codes fit one word per lane (slotCount · b ≤ 32;
+/// each code is OR-ed in at its bit offset, no accumulator bookkeeping; not for the two
+/// streams of 3-bit codes), `binned` for the 4-bit search by bins with the tables `bins`
+/// (non-nil then).
 @inline(__always)
 func codebookQuantizeH(
     _ src: UnsafePointer<Float>, _ count: Int, _ layout: CodebookLayout,
@@ -264,12 +265,7 @@ func codebookQuantizeH(
                 swap(&cc0, &cc1)
                 // Collect the codes (3-bit: low 2 bits in stream 0, the top bit in stream 1).
                 if oneWord {
-                    if split {
-                        low |= (code & U32x16(repeating: 3)) &<< U32x16(repeating: UInt32(2 * s))
-                        top |= (code &>> U32x16(repeating: 2)) &<< U32x16(repeating: UInt32(s))
-                    } else {
-                        low |= code &<< U32x16(repeating: UInt32(b0 * s))
-                    }
+                    low |= code &<< U32x16(repeating: UInt32(b0 * s))
                     s += 1
                     continue
                 }
@@ -298,7 +294,7 @@ func codebookQuantizeH(
             let aligned = acc &>> U32x16(repeating: UInt32(32 - rest * b0))
             if s <= codesPerWord { low = aligned } else { high = aligned }
         }
-        if split && !oneWord { top &>>= U32x16(repeating: UInt32(32 - layout.slotCount)) }
+        if split { top &>>= U32x16(repeating: UInt32(32 - layout.slotCount)) }
         storeStream(record, table.stream0, layout.slotCount, b0, low, high)
         if split { storeStream(record, table.stream1, layout.slotCount, 1, top, U32x16()) }
         if !fits { return KernelStatus(code: .outOfFloat16Range, vector: v) }

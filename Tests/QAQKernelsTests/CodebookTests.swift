@@ -114,7 +114,9 @@ struct CodebookTests {
     func bitExact(isa: ISALevel) throws {
         let kernels = KernelSet.forLevel(isa)
         for (n, layout) in Self.wideLayouts.enumerated() {
+            // 18 vectors: the v4 4-bit kernel searches by bins only from 16 vectors per call.
             let x = testRows(dim: layout.dim, seed: UInt64(1000 + n), log8: layout.isLog8)
+                + DataMaker.rows(count: 8, dim: layout.dim, seed: UInt64(5000 + n))
             let simd = quantize(x, layout, kernels)
             let ref = quantize(x, layout, .reference)
             #expect(simd.status == .ok && ref.status == .ok, "\(isa) \(layout): \(simd.status) \(ref.status)")
@@ -233,24 +235,26 @@ struct CodebookTests {
                 let modes: [CodebookLayout.ScaleMode] = [.vectorF16, .vectorLog8, .groupF16(32)] + (d > 64 ? [.groupF16(64)] : [])
                 for mode in modes {
                     let layout = try CodebookLayout(dim: d, bits: b, scale: mode)
-                    let x = (0..<(2 * d)).map { pattern[$0 % 8] }
-                    var out = [UInt8](repeating: 0xAB, count: 2 * layout.recordBytes)
+                    // 16 vectors: the v4 4-bit kernel searches by bins only from 16 per call.
+                    let vectors = 16
+                    let x = (0..<(vectors * d)).map { pattern[$0 % 8] }
+                    var out = [UInt8](repeating: 0xAB, count: vectors * layout.recordBytes)
                     var ref = out
                     let status = x.withUnsafeBufferPointer { src in
                         out.withUnsafeMutableBytes { dst in
-                            kernels.codebookQuantize(src.baseAddress!, 2, layout, levels, thresholds, dst.baseAddress!)
+                            kernels.codebookQuantize(src.baseAddress!, vectors, layout, levels, thresholds, dst.baseAddress!)
                         }
                     }
                     let refStatus = x.withUnsafeBufferPointer { src in
                         ref.withUnsafeMutableBytes { dst in
-                            KernelSet.reference.codebookQuantize(src.baseAddress!, 2, layout, levels, thresholds, dst.baseAddress!)
+                            KernelSet.reference.codebookQuantize(src.baseAddress!, vectors, layout, levels, thresholds, dst.baseAddress!)
                         }
                     }
                     #expect(status == .ok && refStatus == .ok)
                     #expect(out == ref, "\(isa) \(layout): records differ from the reference")
                     // Closed form: code = h + #{thresholds > 0 strictly below |x|}, mirrored for x < 0.
                     out.withUnsafeBytes { raw in
-                        for v in 0..<2 {
+                        for v in 0..<vectors {
                             let record = raw.baseAddress! + v * layout.recordBytes
                             for i in 0..<d {
                                 let xi = x[v * d + i]
