@@ -71,7 +71,8 @@ struct TokenPages {
         let layout: CodebookLayout
         /// The 2^b levels (owned; the codec's `levels`).
         let levels: UnsafeMutablePointer<Float>
-        /// The rotation the records are stored in, if any, and its seed.
+        /// The rotation the records are stored in, if any, and its seed (kept apart: the
+        /// decode loop compares it for every page, without touching the rotation's arrays).
         let hadamard: RandomizedHadamard?
         let rotationSeed: UInt64?
 

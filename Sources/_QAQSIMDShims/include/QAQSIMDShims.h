@@ -166,6 +166,21 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_decode(qaq_u32x1
 #endif
 
 static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16C; }
+
+#if QAQ_F16C
+/// The eight fp16 values of the 128-bit `h` as fp32 in lanes 0…7 (one `vcvtph2ps`); lanes
+/// 8…15 undefined at AVX-512, zero at AVX2. A macro: a C helper returning 16 lanes would
+/// warn about the vector ABI at v3.
+#if defined(__AVX512F__)
+#define QAQ_F16X8_TO_F32X16(h) ((qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h)))
+#else
+#define QAQ_F16X8_TO_F32X16(h) ({ \
+    typedef float qaq_f32x8_m_ __attribute__((ext_vector_type(8))); \
+    qaq_f32x8_m_ f_ = (qaq_f32x8_m_)_mm256_cvtph_ps(h), z_ = {0}; \
+    __builtin_shufflevector(f_, z_, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); })
+#endif
+#endif
+
 /// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) as fp32 in lanes 0…n−1; lanes n…7 are
 /// zero, lanes 8…15 undefined at AVX-512 (zero elsewhere). One `vcvtph2ps` where F16C is
 /// native; zeros elsewhere (a placeholder, like `qaq_f16_decode`).
@@ -175,13 +190,7 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void 
     if (n == 8) { h = _mm_loadu_si128((const __m128i *)p); }
     else if (n == 4) { int64_t v; __builtin_memcpy(&v, p, 8); h = _mm_cvtsi64_si128(v); }
     else { int32_t v; __builtin_memcpy(&v, p, 4); h = _mm_cvtsi32_si128(v); }
-#if defined(__AVX512F__)
-    return (qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h));   // lanes 8…15 undefined
-#else
-    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
-    qaq_f32x8_ f = (qaq_f32x8_)_mm256_cvtph_ps(h), z = {0};
-    return __builtin_shufflevector(f, z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#endif
+    return QAQ_F16X8_TO_F32X16(h);
 #else
     (void)p; (void)n;
     return (qaq_f32x16){0};
@@ -197,13 +206,7 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load_pair(const 
     if (n == 4) { __builtin_memcpy(&a, p, 8); __builtin_memcpy(&b, q, 8); }
     else { uint32_t x, y; __builtin_memcpy(&x, p, 4); __builtin_memcpy(&y, q, 4); a = (int64_t)x; b = (int64_t)y; }
     __m128i h = _mm_set_epi64x(b, a);
-#if defined(__AVX512F__)
-    return (qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h));   // lanes 8…15 undefined
-#else
-    typedef float qaq_f32x8_ __attribute__((ext_vector_type(8)));
-    qaq_f32x8_ f = (qaq_f32x8_)_mm256_cvtph_ps(h), z = {0};
-    return __builtin_shufflevector(f, z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#endif
+    return QAQ_F16X8_TO_F32X16(h);
 #else
     (void)p; (void)q; (void)n;
     return (qaq_f32x16){0};
