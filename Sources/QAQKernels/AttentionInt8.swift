@@ -229,20 +229,21 @@ struct PairLanes {
     }
 }
 
-/// (step, lo) by lane from the `groups` fp16 (lo, step) pairs at `meta`: one F16C conversion
-/// of all the pairs, two lane permutes. (The int8 kernels run only with VNNI, so F16C is always
-/// there; elsewhere this compiles to placeholders.)
-@inline(__always)
-func pairParameters(_ meta: UnsafeRawPointer, _ groups: Int, _ lanes: PairLanes) -> (step: F32x16, lo: F32x16) {
-    let pairs = qaq_f16_load(meta, Int32(truncatingIfNeeded: 2 &* groups))
-    return (qaq_permute16(pairs, lanes.step), qaq_permute16(pairs, lanes.lo))
-}
-
-/// (step, lo + ½·step) by lane: the step and the value of code 0's interval midpoint.
+/// (step, lo + ½·step) by lane — the step and the value of code 0's interval midpoint — from
+/// the `groups` fp16 (lo, step) pairs at `meta`: one F16C conversion of all the pairs, two
+/// lane permutes. (The int8 kernels run only with VNNI, so F16C is always there; elsewhere
+/// this compiles to placeholders.)
 @inline(__always)
 func pairStepMid(_ meta: UnsafeRawPointer, _ groups: Int, _ lanes: PairLanes) -> (step: F32x16, mid: F32x16) {
-    let (step, lo) = pairParameters(meta, groups, lanes)
-    var mid = lo
+    stepMid(qaq_f16_load(meta, Int32(truncatingIfNeeded: 2 &* groups)), lanes)
+}
+
+/// (step, lo + ½·step) by lane from converted (lo, step) pairs (``qaq_f16_load``,
+/// ``qaq_f16_load_two`` with `lanes.lo` + 8 for the second token).
+@inline(__always)
+func stepMid(_ pairs: F32x16, _ lanes: PairLanes) -> (step: F32x16, mid: F32x16) {
+    let step = qaq_permute16(pairs, lanes.step)
+    var mid = qaq_permute16(pairs, lanes.lo)
     fma16(&mid, step, F32x16(repeating: 0.5))
     return (step, mid)
 }
@@ -383,23 +384,30 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     var factors = F32x16()   // lane 4j + k: s_q of head j
     for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 384, as: Float.self) }
     let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)
-    /// Token t's vector: lane 4j + m = (step·Σ_{quarter m} q8·c + (lo + ½step)·Σ_{quarter m} q / s_q) of head j.
-    @inline(__always) func token(_ t: Int) -> F32x16 {
-        let record = src + t * rb
-        let c = groupedCodes(record, dim64: dim64)
+    // Token t + 1's lanes of a two-token parameter vector (``qaq_f16_load_two``).
+    let second = PairLanes(lo: lanes.lo | U32x16(repeating: 8))
+    /// Token t's vector: lane 4j + m = (step·Σ_{quarter m} q8·c + (lo + ½step)·Σ_{quarter m} q / s_q) of head j;
+    /// its (lo, step) pairs are those of `pairs` that `which` picks.
+    @inline(__always) func token(_ t: Int, _ pairs: F32x16, _ which: PairLanes) -> F32x16 {
+        let c = groupedCodes(src + t * rb, dim64: dim64)
         let z = qaq_sum_head_blocks(byteDots(U32x16(), c, qa0, qb0, dim64: dim64), byteDots(U32x16(), c, qa1, qb1, dim64: dim64),
                                     byteDots(U32x16(), c, qa2, qb2, dim64: dim64), g > 3 ? byteDots(U32x16(), c, qa3, qb3, dim64: dim64) : U32x16())
-        let (step, mid) = pairStepMid(record + codeBytesPerRecord, groups, lanes)
+        let (step, mid) = stepMid(pairs, which)
         var r = mid * w
         fma16(&r, qaq_i32_to_f32(z), step)
         // Opaque, so that LLVM keeps this one 16-lane computation (it otherwise splits it
         // into 4-lane pieces, one per head row stored below).
         return qaq_opaque_f32x16(r)
     }
+    let meta = src + codeBytesPerRecord, n = Int32(truncatingIfNeeded: 2 &* groups)
     var t = 0
     while t + 4 <= count {
+        // Two tokens' parameters per convert.
+        let p01 = qaq_f16_load_two(meta + t * rb, meta + (t + 1) * rb, n)
+        let p23 = qaq_f16_load_two(meta + (t + 2) * rb, meta + (t + 3) * rb, n)
         // Lane 4j + k: the score of head j, token t + k.
-        storeHeadQuads(qaq_opaque_f32x16(qaq_sum_quads4(token(t), token(t + 1), token(t + 2), token(t + 3)) * factors), g, out + t, outStride)
+        let quads = qaq_sum_quads4(token(t, p01, lanes), token(t + 1, p01, second), token(t + 2, p23, lanes), token(t + 3, p23, second))
+        storeHeadQuads(qaq_opaque_f32x16(quads * factors), g, out + t, outStride)
         t += 4
     }
     // The last count mod 4 tokens: one head at a time (the tile loop).

@@ -255,12 +255,12 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
         var factors = SIMD4<Float>()
         @inline(__always) func bytes(_ h: Int, _ m: F32x16) {
             let mh = hmax(m)
-            let inv = F32x16(repeating: mh > 0 ? 255 / mh : 0), magic = F32x16(repeating: 12_582_912)
+            let inv = F32x16(repeating: mh > 0 ? 255 / mh : 0)
             factors[h] = mh / 255 * levelScale
             var r = 0
             while r < nb {
                 let u = (area + uOffset + 256 * h + 4 * r).load(as: F32x16.self)
-                let q = unsafeBitCast(u * inv + magic, to: U32x16.self) &- unsafeBitCast(magic, to: U32x16.self)
+                let q = qaq_f32_round_u32(u * inv)
                 qaq_store_low_bytes16(area + bytesOffset + 64 * h + r, q)
                 r += 16
             }

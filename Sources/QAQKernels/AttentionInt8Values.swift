@@ -20,11 +20,15 @@ import _QAQSIMDShims
 //
 // Layout: a record's 64 code bytes hold in lane j the codes of elements j + 16s, slot s at
 // bit 4s; the low nibbles of byte k are element 32k + j, the high nibbles 32k + 16 + j. Four
-// tokens' nibble vectors are byte-transposed (``qaq_bytes_4x4``) so that lane 4b + k of
-// output j holds the four tokens' codes of element 32k + 16n + 4b + j (n: low or high
-// nibbles) — quarter k, so the weight bytes for that lane are those of quarter k: one
-// 128-bit block of four tokens × four quarters, the same in every block. After a block of
-// tokens the integer lanes are scaled by s and transposed back (``qaq_add_transposed4``).
+// tokens' code bytes are byte-transposed (``qaq_bytes_4x4``), then split into nibbles, so
+// that lane 4b + k of output j holds the four tokens' codes of element 32k + 16n + 4b + j
+// (n: low or high nibbles) — quarter k, so the weight bytes for that lane are those of
+// quarter k: one 128-bit block of four tokens × four quarters, the same in every block.
+// After a block of tokens the integer lanes are scaled by s and transposed back
+// (``qaq_add_transposed4``).
+// The weights are prepared quarter-major (lane 4k + h: a token's four head weights are one
+// broadcast, no permute) and the packed bytes and s moved to head blocks (lane 4h + k) by one
+// 4 × 4 word transpose per four tokens.
 //
 // D = 64: the 64 codes of a record are one byte vector (``codes64(_:)``: byte k of lane K is
 // element (K mod 8) + 8(k >> 1) + 32(k & 1) + 16(K >> 3)), so one transpose per four tokens;
@@ -71,15 +75,10 @@ func block128(_ p: UnsafeRawPointer) -> U32x16 {
     return U32x16(w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3], w[0], w[1], w[2], w[3])
 }
 
-/// Token t + r's codes as bytes (zeros when r ≥ `left`): at D = 128 the low or high (`high`)
-/// nibbles of its 64 code bytes, at D = 64 all 64 codes (``codes64(_:)``).
+/// D = 64: token t + r's 64 codes as bytes (``codes64(_:)``; zeros when r ≥ `left`).
 @inline(__always)
-private func nibbles(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ left: Int, _ high: Bool, _ dim64: Bool) -> U32x16 {
-    guard r < left else { return U32x16() }
-    let record = src + (t + r) * rb
-    if dim64 { return codes64(record) }
-    let x = record.loadUnaligned(as: U32x16.self), mask = U32x16(repeating: 0x0F0F_0F0F)
-    return high ? (x &>> U32x16(repeating: 4)) & mask : x & mask
+private func codes64(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ left: Int) -> U32x16 {
+    r < left ? codes64(src + (t + r) * rb) : U32x16()
 }
 
 /// u8 = round(u·inv) of token `t` of the block (u at its slot of `area`), added to `sum`;
@@ -87,22 +86,27 @@ private func nibbles(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ l
 @inline(__always)
 private func weightBytes(_ area: UnsafeRawPointer, _ t: Int, _ nb: Int, _ inv: F32x16, _ sum: inout U32x16) -> U32x16 {
     guard t < nb else { return U32x16() }
-    let magic = F32x16(repeating: 12_582_912)
-    let u = area.load(fromByteOffset: uOffset + 64 * t, as: F32x16.self)
-    let q = unsafeBitCast(u * inv + magic, to: U32x16.self) &- unsafeBitCast(magic, to: U32x16.self)
+    let q = qaq_f32_round_u32(area.load(fromByteOffset: uOffset + 64 * t, as: F32x16.self) * inv)
     sum &+= q
     return q
 }
 
-/// u = w·step of token `t` of the block (its weights, heads 0…3, are the four floats at
-/// `heads`), lanes 4h + k, stored at its slot of `area`; `exact` += w·(lo + 8.5·step).
+/// D = 128: u = w·step of token `t` of the block (its weights, heads 0…3, are the four
+/// floats at `heads`), lane 4k + h (quarter k, head h: the four weights broadcast, no
+/// permute), stored at its slot of `area`; `exact` += w·(lo + 8.5·step). Its (lo, step)
+/// pairs are those of the converted `pairs` that `which` picks.
 @inline(__always)
-private func valueWeight(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int, _ lanes: PairLanes, _ t: Int,
+private func valueWeight(_ pairs: F32x16, _ which: PairLanes, _ t: Int,
                          _ heads: UnsafeRawPointer, _ area: UnsafeMutableRawPointer, _ exact: inout F32x16) -> F32x16 {
-    let (step, lo) = pairParameters(block + t * rb + 64, groups, lanes)
-    // Lanes 4h + k: head h's weight (one broadcast load of the four, one permute).
-    let wt = qaq_permute16(unsafeBitCast(block128(heads), to: F32x16.self), U32x16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3))
-    return storeWeights(wt, step, lo, area, t, &exact)
+    storeWeights(unsafeBitCast(block128(heads), to: F32x16.self), qaq_permute16(pairs, which.step), qaq_permute16(pairs, which.lo),
+                 area, t, &exact)
+}
+
+/// Lane 4h + k of the result is lane 4k + h of `v`: a 4 × 4 transpose of 32-bit lanes, from
+/// the weights' quarter-major order (D = 128) to the head blocks the integer pass reads.
+@inline(__always)
+private func headBlocks(_ v: U32x16) -> U32x16 {
+    unsafeBitCast(qaq_permute16(unsafeBitCast(v, to: F32x16.self), U32x16(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)), to: U32x16.self)
 }
 
 /// u = wt·step, stored as row `row` of `area`'s u rows; `exact` += wt·(lo + 8.5·step).
@@ -136,11 +140,11 @@ private func valueWeightPair(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int
 @inline(__always)
 private func swapParity(_ v: F32x16) -> F32x16 { qaq_permute16(v, U32x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)) }
 
-/// The integer sums of a block of `nb` tokens at `src` — at D = 128 of one nibble half
-/// (`high`), at D = 64 of all codes — scaled by the block's s and added to `out`.
+/// D = 64: the integer sums of a block of `nb` tokens at `src`, scaled by the block's s and
+/// added to `out`.
 @inline(__always)
-private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
-                           _ area: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
+private func int8ValueSums64(_ g: Int, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
+                             _ area: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
     var a00 = U32x16(), a01 = U32x16(), a02 = U32x16(), a03 = U32x16()
     var a10 = U32x16(), a11 = U32x16(), a12 = U32x16(), a13 = U32x16()
     var a20 = U32x16(), a21 = U32x16(), a22 = U32x16(), a23 = U32x16()
@@ -148,8 +152,8 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
     var c = 0
     while 4 * c < nb {
         let t = 4 * c, left = nb - t
-        let n0 = nibbles(src, rb, t, 0, left, high, dim64), n1 = nibbles(src, rb, t, 1, left, high, dim64)
-        let n2 = nibbles(src, rb, t, 2, left, high, dim64), n3 = nibbles(src, rb, t, 3, left, high, dim64)
+        let n0 = codes64(src, rb, t, 0, left), n1 = codes64(src, rb, t, 1, left)
+        let n2 = codes64(src, rb, t, 2, left), n3 = codes64(src, rb, t, 3, left)
         let e = qaq_bytes_4x4(n0, n1, n2, n3, 0), f = qaq_bytes_4x4(n0, n1, n2, n3, 1)
         let gg = qaq_bytes_4x4(n0, n1, n2, n3, 2), hh = qaq_bytes_4x4(n0, n1, n2, n3, 3)
         let wb = area + bytesOffset + 64 * c
@@ -170,9 +174,9 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
         c += 1
     }
     @inline(__always) func add(_ o: UnsafeMutablePointer<Float>, _ f0: F32x16, _ f1: F32x16, _ f2: F32x16, _ f3: F32x16) {
-        if dim64 { qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40) } else { qaq_add_transposed4(o + (high ? 16 : 0), f0, f1, f2, f3) }
+        qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40)
     }
-    let d = dim64 ? 64 : 128
+    let d = 64
     let s0 = unsafeBitCast(block128(area + scaleOffset), to: F32x16.self)
     add(out, qaq_i32_to_f32(a00) * s0, qaq_i32_to_f32(a01) * s0, qaq_i32_to_f32(a02) * s0, qaq_i32_to_f32(a03) * s0)
     if g > 1 {
@@ -189,24 +193,102 @@ private func int8ValueHalf(_ g: Int, _ dim64: Bool, _ high: Bool, _ src: UnsafeR
     }
 }
 
+/// Token t + r's 64 code bytes as they are (zeros when r ≥ `left`).
+@inline(__always)
+private func rawCodes(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ left: Int) -> U32x16 {
+    r < left ? (src + (t + r) * rb).loadUnaligned(as: U32x16.self) : U32x16()
+}
+
+/// D = 128: the integer sums of a block of `nb` tokens at `src`, half `second` of the byte
+/// transpose: the raw code bytes of four tokens are transposed once (``qaq_bytes_4x4``
+/// outputs j = 2·second and 2·second + 1), and each output split into its low and high
+/// nibbles — half the byte shuffles of transposing each nibble vector. The first half's
+/// 4·g integer vectors are kept at `keep` (the u rows, consumed by then); the second half
+/// adds both, scaled by s, to `out` (``qaq_add_transposed4``, low nibbles at 0, high at 16).
+@inline(__always)
+private func int8ValueSums128(_ g: Int, _ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
+                              _ area: UnsafeMutableRawPointer, _ out: UnsafeMutablePointer<Float>) {
+    // a<h><n><x>: head h, nibbles n (l, h), output x (0: j = 2·second, 1: j + 1).
+    var a0l0 = U32x16(), a0l1 = U32x16(), a0h0 = U32x16(), a0h1 = U32x16()
+    var a1l0 = U32x16(), a1l1 = U32x16(), a1h0 = U32x16(), a1h1 = U32x16()
+    var a2l0 = U32x16(), a2l1 = U32x16(), a2h0 = U32x16(), a2h1 = U32x16()
+    var a3l0 = U32x16(), a3l1 = U32x16(), a3h0 = U32x16(), a3h1 = U32x16()
+    let mask = U32x16(repeating: 0x0F0F_0F0F), j = second ? 2 : 0
+    var c = 0
+    while 4 * c < nb {
+        let t = 4 * c, left = nb - t
+        let r0 = rawCodes(src, rb, t, 0, left), r1 = rawCodes(src, rb, t, 1, left)
+        let r2 = rawCodes(src, rb, t, 2, left), r3 = rawCodes(src, rb, t, 3, left)
+        let x = qaq_bytes_4x4(r0, r1, r2, r3, Int32(truncatingIfNeeded: j)), y = qaq_bytes_4x4(r0, r1, r2, r3, Int32(truncatingIfNeeded: j + 1))
+        let xl = x & mask, xh = (x &>> U32x16(repeating: 4)) & mask
+        let yl = y & mask, yh = (y &>> U32x16(repeating: 4)) & mask
+        let wb = area + bytesOffset + 64 * c
+        let w0 = block128(wb)
+        a0l0 = qaq_dpbusd(a0l0, w0, xl); a0l1 = qaq_dpbusd(a0l1, w0, yl); a0h0 = qaq_dpbusd(a0h0, w0, xh); a0h1 = qaq_dpbusd(a0h1, w0, yh)
+        if g > 1 {
+            let w1 = block128(wb + 16)
+            a1l0 = qaq_dpbusd(a1l0, w1, xl); a1l1 = qaq_dpbusd(a1l1, w1, yl); a1h0 = qaq_dpbusd(a1h0, w1, xh); a1h1 = qaq_dpbusd(a1h1, w1, yh)
+        }
+        if g > 2 {
+            let w2 = block128(wb + 32)
+            a2l0 = qaq_dpbusd(a2l0, w2, xl); a2l1 = qaq_dpbusd(a2l1, w2, yl); a2h0 = qaq_dpbusd(a2h0, w2, xh); a2h1 = qaq_dpbusd(a2h1, w2, yh)
+        }
+        if g > 3 {
+            let w3 = block128(wb + 48)
+            a3l0 = qaq_dpbusd(a3l0, w3, xl); a3l1 = qaq_dpbusd(a3l1, w3, yl); a3h0 = qaq_dpbusd(a3h0, w3, xh); a3h1 = qaq_dpbusd(a3h1, w3, yh)
+        }
+        c += 1
+    }
+    let keep = area + uOffset
+    /// Head h's four vectors of this half: kept (first half), or added with the kept ones.
+    @inline(__always) func finish(_ h: Int, _ l0: U32x16, _ l1: U32x16, _ h0: U32x16, _ h1: U32x16) {
+        let k = keep + 256 * h
+        if !second {
+            k.storeBytes(of: l0, as: U32x16.self)
+            k.storeBytes(of: l1, toByteOffset: 64, as: U32x16.self)
+            k.storeBytes(of: h0, toByteOffset: 128, as: U32x16.self)
+            k.storeBytes(of: h1, toByteOffset: 192, as: U32x16.self)
+            return
+        }
+        let sh = unsafeBitCast(block128(area + scaleOffset + 16 * h), to: F32x16.self)
+        @inline(__always) func f(_ v: U32x16) -> F32x16 { qaq_i32_to_f32(v) * sh }
+        @inline(__always) func kept(_ offset: Int) -> F32x16 { f(k.load(fromByteOffset: offset, as: U32x16.self)) }
+        qaq_add_transposed4(out + 128 * h, kept(0), kept(64), f(l0), f(l1))
+        qaq_add_transposed4(out + 128 * h + 16, kept(128), kept(192), f(h0), f(h1))
+    }
+    finish(0, a0l0, a0l1, a0h0, a0h1)
+    if g > 1 { finish(1, a1l0, a1l1, a1h0, a1h1) }
+    if g > 2 { finish(2, a2l0, a2l1, a2h0, a2h1) }
+    if g > 3 { finish(3, a3l0, a3l1, a3h0, a3h1) }
+}
+
+@inline(never) private func int8ValueSums128x1(_ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int, _ a: UnsafeMutableRawPointer, _ o: UnsafeMutablePointer<Float>) { if second { int8ValueSums128(1, true, src, rb, nb, a, o) } else { int8ValueSums128(1, false, src, rb, nb, a, o) } }
+@inline(never) private func int8ValueSums128x2(_ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int, _ a: UnsafeMutableRawPointer, _ o: UnsafeMutablePointer<Float>) { if second { int8ValueSums128(2, true, src, rb, nb, a, o) } else { int8ValueSums128(2, false, src, rb, nb, a, o) } }
+@inline(never) private func int8ValueSums128x3(_ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int, _ a: UnsafeMutableRawPointer, _ o: UnsafeMutablePointer<Float>) { if second { int8ValueSums128(3, true, src, rb, nb, a, o) } else { int8ValueSums128(3, false, src, rb, nb, a, o) } }
+@inline(never) private func int8ValueSums128x4(_ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int, _ a: UnsafeMutableRawPointer, _ o: UnsafeMutablePointer<Float>) { if second { int8ValueSums128(4, true, src, rb, nb, a, o) } else { int8ValueSums128(4, false, src, rb, nb, a, o) } }
+
 /// The kernel for `g` (1…4, a literal after inlining) heads: the contract at the top.
 @inline(__always)
 private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: Int, _ dim64: Bool, _ src: UnsafeRawPointer, _ count: Int,
                               _ groups: Int, _ out: UnsafeMutablePointer<Float>, _ area: UnsafeMutableRawPointer) {
     let d = dim64 ? 64 : 128, rb = d / 2 + 4 * groups
-    // (lo, step) pairs by lane 4h + k: quarter k's group (D = 128); at D = 64 two tokens per
-    // vector, lane 4h + 2p + k: token parity p's pairs at halves 4p…, half k's group.
+    // (lo, step) pairs by lane 4k + h (D = 128; quarter k's group, head h); at D = 64 two
+    // tokens per vector, lane 4h + 2p + k: token parity p's pairs at halves 4p…, half k's group.
     let lanes = dim64 ? PairLanes(lo: groups == 2 ? U32x16(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6)
                                                   : U32x16(0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4))
-                      : PairLanes.quarters(groups)
-    // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane 4h + k, over all blocks.
-    var exact = F32x16()
+                      : PairLanes(lo: groups == 4 ? U32x16(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6)
+                                      : groups == 2 ? U32x16(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2) : U32x16())
+    // Token t + 1's lanes of a two-token parameter vector (``qaq_f16_load_two``), D = 128.
+    let second = PairLanes(lo: lanes.lo | U32x16(repeating: 8)), pairCount = Int32(truncatingIfNeeded: 2 &* groups)
+    // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane (4k + h at D = 128, 4h + k at D = 64),
+    // over all blocks.
+    var exact = F32x16(), exactOdd = F32x16()
     var b0 = 0
     while b0 < count {
         let nb = count - b0 < int8ValueBlock ? count - b0 : int8ValueBlock
         let block = src + b0 * rb
-        // u = w·step per lane 4h + k, its largest, and the fp32 part.
-        var m = F32x16()
+        // u = w·step per lane (as `exact`), its largest, and the fp32 part.
+        var m = F32x16(), mOdd = F32x16()
         var t = 0
         while t < nb {
             let n = nb - t < 16 ? nb - t : 16
@@ -223,8 +305,20 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
                     k += 2
                 }
             } else {
-                for k in 0..<n {
-                    let u = valueWeight(block, rb, groups, lanes, t + k, area + padOffset + 16 * k, area, &exact)
+                // Two tokens a step, each with its own fp32 sum and largest (two dependency
+                // chains instead of one), their parameters in one convert.
+                var k = 0
+                while k + 2 <= n {
+                    let meta = block + (t + k) * rb + 64
+                    let pairs = qaq_f16_load_two(meta, meta + rb, pairCount)
+                    let u = valueWeight(pairs, lanes, t + k, area + padOffset + 16 * k, area, &exact)
+                    let v = valueWeight(pairs, second, t + k + 1, area + padOffset + 16 * (k + 1), area, &exactOdd)
+                    m = m.replacing(with: u, where: u .> m)
+                    mOdd = mOdd.replacing(with: v, where: v .> mOdd)
+                    k += 2
+                }
+                if k < n {
+                    let u = valueWeight(qaq_f16_load(block + (t + k) * rb + 64, pairCount), lanes, t + k, area + padOffset + 16 * k, area, &exact)
                     m = m.replacing(with: u, where: u .> m)
                 }
             }
@@ -232,6 +326,7 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
         }
         // D = 64: one largest for both token parities of a head and half.
         if dim64 { let other = swapParity(m); m = m.replacing(with: other, where: other .> m) }
+        else { m = m.replacing(with: mOdd, where: mOdd .> m) }
         // The weight bytes, four tokens at a time.
         let inv = F32x16().replacing(with: F32x16(repeating: 255) / m, where: m .> F32x16())
         let s = m / F32x16(repeating: 255)
@@ -252,23 +347,35 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
             while 4 * c < nb {
                 let q0 = weightBytes(area, 4 * c, nb, inv, &sum), q1 = weightBytes(area, 4 * c + 1, nb, inv, &sum)
                 let q2 = weightBytes(area, 4 * c + 2, nb, inv, &sum), q3 = weightBytes(area, 4 * c + 3, nb, inv, &sum)
-                area.storeBytes(of: qaq_pack_bytes_4x4(q0, q1, q2, q3, 0), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
+                area.storeBytes(of: headBlocks(qaq_pack_bytes_4x4(q0, q1, q2, q3, 0)), toByteOffset: bytesOffset + 64 * c, as: U32x16.self)
                 c += 1
             }
         }
         fma16(&exact, s * F32x16(repeating: -8), qaq_i32_to_f32(sum))
-        area.storeBytes(of: s, toByteOffset: scaleOffset, as: F32x16.self)
-        int8ValueHalf(g, dim64, false, block, rb, nb, area, out)
-        if !dim64 { int8ValueHalf(g, false, true, block, rb, nb, area, out) }
+        area.storeBytes(of: dim64 ? s : unsafeBitCast(headBlocks(unsafeBitCast(s, to: U32x16.self)), to: F32x16.self),
+                        toByteOffset: scaleOffset, as: F32x16.self)
+        if dim64 {
+            int8ValueSums64(g, block, rb, nb, area, out)
+        } else {
+            for half in 0..<2 {
+                let second = half == 1
+                switch g {
+                case 1: int8ValueSums128x1(second, block, rb, nb, area, out)
+                case 2: int8ValueSums128x2(second, block, rb, nb, area, out)
+                case 3: int8ValueSums128x3(second, block, rb, nb, area, out)
+                default: int8ValueSums128x4(second, block, rb, nb, area, out)
+                }
+            }
+        }
         b0 += nb
     }
     // D = 64: the two token parities of each head and half added.
-    if dim64 { exact += swapParity(exact) }
+    if dim64 { exact += swapParity(exact) } else { exact += exactOdd }
     let e = unsafeBitCast(exact, to: InlineArray<16, Float>.self)
-    // Lane 4h + k is quarter k (D = 128) or, for k < 2, half k (D = 64).
+    // Lane 4k + h is quarter k (D = 128); lane 4h + k, for k < 2, half k (D = 64).
     for h in 0..<g {
         for k in 0..<(d / 32) {
-            let v = F32x16(repeating: e[4 * h + k])
+            let v = F32x16(repeating: e[dim64 ? 4 * h + k : 4 * k + h])
             let o = UnsafeMutableRawPointer(out + d * h + 32 * k)
             o.storeBytes(of: o.loadUnaligned(as: F32x16.self) + v, as: F32x16.self)
             o.storeBytes(of: o.loadUnaligned(fromByteOffset: 64, as: F32x16.self) + v, toByteOffset: 64, as: F32x16.self)

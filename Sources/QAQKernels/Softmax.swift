@@ -11,18 +11,25 @@ import QAQLayout
 func expNonPositive(_ x0: F32x16) -> F32x16 {
     let x = x0.replacing(with: F32x16(repeating: -87), where: x0 .< F32x16(repeating: -87))
     // n = round(x·log₂e) by the 1.5·2²³ trick; its integer sits in the low mantissa bits.
-    var t = x * F32x16(repeating: 1.44269504088896341)
-    t += F32x16(repeating: 12_582_912)
+    // (Fused where FMA is native, like every step below: n may then differ from the
+    // product-rounded one at a tie, r stays within the polynomial's range either way.)
+    var t = F32x16(repeating: 12_582_912)
+    fma16(&t, x, F32x16(repeating: 1.44269504088896341))
     let n = t - F32x16(repeating: 12_582_912)
     var r = x
     fma16(&r, n, F32x16(repeating: -0.693359375))
     fma16(&r, n, F32x16(repeating: 2.12194440e-4))
-    var p = F32x16(repeating: 1.9875691500e-4)
-    p = p * r + F32x16(repeating: 1.3981999507e-3)
-    p = p * r + F32x16(repeating: 8.3334519073e-3)
-    p = p * r + F32x16(repeating: 4.1665795894e-2)
-    p = p * r + F32x16(repeating: 1.6666665459e-1)
-    p = p * r + F32x16(repeating: 5.0000001201e-1)
+    // Horner's scheme, one fused step per coefficient.
+    var p = F32x16(repeating: 1.3981999507e-3)
+    fma16(&p, F32x16(repeating: 1.9875691500e-4), r)
+    var p2 = F32x16(repeating: 8.3334519073e-3)
+    fma16(&p2, p, r)
+    var p3 = F32x16(repeating: 4.1665795894e-2)
+    fma16(&p3, p2, r)
+    var p4 = F32x16(repeating: 1.6666665459e-1)
+    fma16(&p4, p3, r)
+    p = F32x16(repeating: 5.0000001201e-1)
+    fma16(&p, p4, r)
     var y = r + F32x16(repeating: 1)
     fma16(&y, p, r * r)
     // 2ⁿ: (n + 127) << 23, with n read from t's bits (t = 1.5·2²³ + n).

@@ -169,10 +169,13 @@ static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16
 
 #if QAQ_F16C
 /// The eight fp16 values of the 128-bit `h` as fp32 in lanes 0…7 (one `vcvtph2ps`); lanes
-/// 8…15 undefined at AVX-512, zero at AVX2. A macro: a C helper returning 16 lanes would
-/// warn about the vector ABI at v3.
+/// 8…15 zero. A macro: a C helper returning 16 lanes would warn about the vector ABI at v3.
+/// (At AVX-512 one 512-bit convert of the zero-extended halves: `_mm512_castps256_ps512`'s
+/// undefined upper half became a `vinsertf64x4` of an arbitrary register, and a zero
+/// extension of the 256-bit result a `vexpandpd`, one more shuffle per call in the decode
+/// loops.)
 #if defined(__AVX512F__)
-#define QAQ_F16X8_TO_F32X16(h) ((qaq_f32x16)_mm512_castps256_ps512(_mm256_cvtph_ps(h)))
+#define QAQ_F16X8_TO_F32X16(h) ((qaq_f32x16)_mm512_cvtph_ps(_mm256_zextsi128_si256(h)))
 #else
 #define QAQ_F16X8_TO_F32X16(h) ({ \
     typedef float qaq_f32x8_m_ __attribute__((ext_vector_type(8))); \
@@ -181,9 +184,9 @@ static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16
 #endif
 #endif
 
-/// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) as fp32 in lanes 0…n−1; lanes n…7 are
-/// zero, lanes 8…15 undefined at AVX-512 (zero elsewhere). One `vcvtph2ps` where F16C is
-/// native; zeros elsewhere (a placeholder, like `qaq_f16_decode`).
+/// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) as fp32 in lanes 0…n−1, the other
+/// lanes zero. One `vcvtph2ps` where F16C is native; zeros elsewhere (a placeholder, like
+/// `qaq_f16_decode`).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void *p, int n) {
 #if QAQ_F16C
     __m128i h;
@@ -197,8 +200,31 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void 
 #endif
 }
 
+/// The `n` (2, 4 or 8) fp16 values at `p` in lanes 0…n−1 and those at `q` in lanes
+/// 8…8+n−1, as fp32, the other lanes zero: two tokens' parameters in one convert (one
+/// 512-bit `vcvtph2ps` at AVX-512, two 256-bit ones at AVX2). Zeros where F16C is not native
+/// (a placeholder, like `qaq_f16_load`).
+static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load_two(const void *p, const void *q, int n) {
+#if QAQ_F16C
+    __m128i a, b;
+    if (n == 8) { a = _mm_loadu_si128((const __m128i *)p); b = _mm_loadu_si128((const __m128i *)q); }
+    else if (n == 4) { int64_t x, y; __builtin_memcpy(&x, p, 8); __builtin_memcpy(&y, q, 8); a = _mm_cvtsi64_si128(x); b = _mm_cvtsi64_si128(y); }
+    else { int32_t x, y; __builtin_memcpy(&x, p, 4); __builtin_memcpy(&y, q, 4); a = _mm_cvtsi32_si128(x); b = _mm_cvtsi32_si128(y); }
+#if defined(__AVX512F__)
+    return (qaq_f32x16)_mm512_cvtph_ps(_mm256_set_m128i(b, a));
+#else
+    typedef float qaq_f32x8_t_ __attribute__((ext_vector_type(8)));
+    qaq_f32x8_t_ fa = (qaq_f32x8_t_)_mm256_cvtph_ps(a), fb = (qaq_f32x8_t_)_mm256_cvtph_ps(b);
+    return __builtin_shufflevector(fa, fb, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#endif
+#else
+    (void)p; (void)q; (void)n;
+    return (qaq_f32x16){0};
+#endif
+}
+
 /// The `n` (2 or 4) fp16 values at `p` in lanes 0…n−1 and those at `q` in lanes 4…4+n−1,
-/// as fp32 (one `vcvtph2ps`); the other lanes are zero or undefined. Zeros where F16C is not
+/// as fp32 (one `vcvtph2ps`); the other lanes are zero. Zeros where F16C is not
 /// native (a placeholder, like `qaq_f16_load`).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load_pair(const void *p, const void *q, int n) {
 #if QAQ_F16C
@@ -271,6 +297,18 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_load_32_twice(const 
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_i32_to_f32(qaq_u32x16 v) {
     typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
     return __builtin_convertvector((qaq_i32x16_)v, qaq_f32x16);
+}
+
+/// round(v) per lane as 32-bit integers, to nearest, ties to even, for lanes finite and in
+/// [0, 2^22) (the caller's guarantee): one `vcvtps2dq` with embedded rounding at AVX-512,
+/// the 1.5·2²³ addition elsewhere (same results on that range).
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_f32_round_u32(qaq_f32x16 v) {
+#if defined(__AVX512F__)
+    return (qaq_u32x16)_mm512_cvt_roundps_epi32((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    qaq_f32x16 t = v + (qaq_f32x16)12582912.0f;
+    return (qaq_u32x16)t - (qaq_u32x16)0x4B400000u;
+#endif
 }
 
 /// min(⌊v⌋, limit) per lane: the fp32 lanes truncated toward zero to 32-bit integers
