@@ -217,6 +217,15 @@ private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ split: B
     if g > 3 { add(3, a30, a31, a32, a33) }
 }
 
+@inline(never) private func codeMapInt8Pass1(_ second: Bool, _ split: Bool, _ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { if second { codeMapInt8Pass(1, false, true, split, nb, a, f, o) } else { codeMapInt8Pass(1, false, false, split, nb, a, f, o) } }
+@inline(never) private func codeMapInt8Pass2(_ second: Bool, _ split: Bool, _ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { if second { codeMapInt8Pass(2, false, true, split, nb, a, f, o) } else { codeMapInt8Pass(2, false, false, split, nb, a, f, o) } }
+@inline(never) private func codeMapInt8Pass3(_ second: Bool, _ split: Bool, _ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { if second { codeMapInt8Pass(3, false, true, split, nb, a, f, o) } else { codeMapInt8Pass(3, false, false, split, nb, a, f, o) } }
+@inline(never) private func codeMapInt8Pass4(_ second: Bool, _ split: Bool, _ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { if second { codeMapInt8Pass(4, false, true, split, nb, a, f, o) } else { codeMapInt8Pass(4, false, false, split, nb, a, f, o) } }
+@inline(never) private func codeMapInt8Pass64x1(_ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { codeMapInt8Pass(1, true, false, false, nb, a, f, o) }
+@inline(never) private func codeMapInt8Pass64x2(_ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { codeMapInt8Pass(2, true, false, false, nb, a, f, o) }
+@inline(never) private func codeMapInt8Pass64x3(_ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { codeMapInt8Pass(3, true, false, false, nb, a, f, o) }
+@inline(never) private func codeMapInt8Pass64x4(_ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { codeMapInt8Pass(4, true, false, false, nb, a, f, o) }
+
 /// The kernel for `g` (1…4) heads, D = 64 or 128 (`dim64`, a literal after inlining): the
 /// contract at the top.
 @inline(__always)
@@ -269,8 +278,21 @@ private func codeMapInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: I
         if g > 1 { bytes(1, m1) }
         if g > 2 { bytes(2, m2) }
         if g > 3 { bytes(3, m3) }
-        codeMapInt8Pass(g, dim64, false, split, nb, area, factors, out)
-        if !dim64 { codeMapInt8Pass(g, false, true, split, nb, area, factors, out) }
+        // One specialized function per head count, D and half (a shared helper was outlined
+        // with g, D and the half as run-time arguments).
+        for half in 0..<(dim64 ? 1 : 2) {
+            let second = half == 1
+            switch (g, dim64) {
+            case (1, false): codeMapInt8Pass1(second, split, nb, area, factors, out)
+            case (2, false): codeMapInt8Pass2(second, split, nb, area, factors, out)
+            case (3, false): codeMapInt8Pass3(second, split, nb, area, factors, out)
+            case (_, false): codeMapInt8Pass4(second, split, nb, area, factors, out)
+            case (1, true): codeMapInt8Pass64x1(nb, area, factors, out)
+            case (2, true): codeMapInt8Pass64x2(nb, area, factors, out)
+            case (3, true): codeMapInt8Pass64x3(nb, area, factors, out)
+            case (_, true): codeMapInt8Pass64x4(nb, area, factors, out)
+            }
+        }
         b0 += nb
     }
 }
