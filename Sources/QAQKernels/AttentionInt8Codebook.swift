@@ -168,38 +168,25 @@ func decodeCodeMapLevels(_ src: UnsafeRawPointer, _ rb: Int, _ n: Int, _ table: 
 @inline(__always)
 private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ split: Bool, _ nb: Int, _ area: UnsafeRawPointer,
                              _ factors: SIMD4<Float>, _ out: UnsafeMutablePointer<Float>) {
-    var a00 = U32x16(), a01 = U32x16(), a02 = U32x16(), a03 = U32x16()
-    var a10 = U32x16(), a11 = U32x16(), a12 = U32x16(), a13 = U32x16()
-    var a20 = U32x16(), a21 = U32x16(), a22 = U32x16(), a23 = U32x16()
-    var a30 = U32x16(), a31 = U32x16(), a32 = U32x16(), a33 = U32x16()
+    var sums = ValueSums()
     let levels = area + levelsOffset + (second ? 64 : 0), wb = area + bytesOffset
     var c = 0
     while 4 * c < nb {
         let p = levels + 512 * c
         let n0 = p.load(as: U32x16.self), n1 = p.load(fromByteOffset: 128, as: U32x16.self)
         let n2 = p.load(fromByteOffset: 256, as: U32x16.self), n3 = p.load(fromByteOffset: 384, as: U32x16.self)
-        let e = qaq_bytes_4x4(n0, n1, n2, n3, 0), f = qaq_bytes_4x4(n0, n1, n2, n3, 1)
-        let gg = qaq_bytes_4x4(n0, n1, n2, n3, 2), hh = qaq_bytes_4x4(n0, n1, n2, n3, 3)
-        let w0 = U32x16(repeating: wb.load(fromByteOffset: 4 * c, as: UInt32.self))
-        a00 = qaq_dpbusd(a00, w0, e); a01 = qaq_dpbusd(a01, w0, f); a02 = qaq_dpbusd(a02, w0, gg); a03 = qaq_dpbusd(a03, w0, hh)
-        if g > 1 {
-            let w1 = U32x16(repeating: wb.load(fromByteOffset: 64 + 4 * c, as: UInt32.self))
-            a10 = qaq_dpbusd(a10, w1, e); a11 = qaq_dpbusd(a11, w1, f); a12 = qaq_dpbusd(a12, w1, gg); a13 = qaq_dpbusd(a13, w1, hh)
-        }
-        if g > 2 {
-            let w2 = U32x16(repeating: wb.load(fromByteOffset: 128 + 4 * c, as: UInt32.self))
-            a20 = qaq_dpbusd(a20, w2, e); a21 = qaq_dpbusd(a21, w2, f); a22 = qaq_dpbusd(a22, w2, gg); a23 = qaq_dpbusd(a23, w2, hh)
-        }
-        if g > 3 {
-            let w3 = U32x16(repeating: wb.load(fromByteOffset: 192 + 4 * c, as: UInt32.self))
-            a30 = qaq_dpbusd(a30, w3, e); a31 = qaq_dpbusd(a31, w3, f); a32 = qaq_dpbusd(a32, w3, gg); a33 = qaq_dpbusd(a33, w3, hh)
-        }
+        // Head j's weight bytes of the four tokens: one 32-bit word at 64·j, broadcast.
+        let wc = wb + 4 * c
+        let weights = (U32x16(repeating: wc.load(as: UInt32.self)), U32x16(repeating: wc.load(fromByteOffset: 64, as: UInt32.self)),
+                       U32x16(repeating: wc.load(fromByteOffset: 128, as: UInt32.self)), U32x16(repeating: wc.load(fromByteOffset: 192, as: UInt32.self)))
+        accumulate(&sums, g, weights, (qaq_bytes_4x4(n0, n1, n2, n3, 0), qaq_bytes_4x4(n0, n1, n2, n3, 1),
+                                       qaq_bytes_4x4(n0, n1, n2, n3, 2), qaq_bytes_4x4(n0, n1, n2, n3, 3)))
         c += 1
     }
     let d = dim64 ? 64 : 128
-    @inline(__always) func add(_ h: Int, _ x0: U32x16, _ x1: U32x16, _ x2: U32x16, _ x3: U32x16) {
+    @inline(__always) func add(_ h: Int, _ x: ValueSums.Four) {
         let s = F32x16(repeating: factors[h])
-        let f0 = qaq_i32_to_f32(x0) * s, f1 = qaq_i32_to_f32(x1) * s, f2 = qaq_i32_to_f32(x2) * s, f3 = qaq_i32_to_f32(x3) * s
+        let f0 = qaq_i32_to_f32(x.0) * s, f1 = qaq_i32_to_f32(x.1) * s, f2 = qaq_i32_to_f32(x.2) * s, f3 = qaq_i32_to_f32(x.3) * s
         let o = out + d * h
         if dim64 {
             qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40)
@@ -211,10 +198,10 @@ private func codeMapInt8Pass(_ g: Int, _ dim64: Bool, _ second: Bool, _ split: B
             qaq_add_transposed4(o + (second ? 16 : 0), f0, f1, f2, f3)
         }
     }
-    add(0, a00, a01, a02, a03)
-    if g > 1 { add(1, a10, a11, a12, a13) }
-    if g > 2 { add(2, a20, a21, a22, a23) }
-    if g > 3 { add(3, a30, a31, a32, a33) }
+    add(0, sums.h0)
+    if g > 1 { add(1, sums.h1) }
+    if g > 2 { add(2, sums.h2) }
+    if g > 3 { add(3, sums.h3) }
 }
 
 @inline(never) private func codeMapInt8Pass1(_ second: Bool, _ split: Bool, _ nb: Int, _ a: UnsafeRawPointer, _ f: SIMD4<Float>, _ o: UnsafeMutablePointer<Float>) { if second { codeMapInt8Pass(1, false, true, split, nb, a, f, o) } else { codeMapInt8Pass(1, false, false, split, nb, a, f, o) } }

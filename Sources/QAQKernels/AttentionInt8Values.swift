@@ -140,57 +140,63 @@ private func valueWeightPair(_ block: UnsafeRawPointer, _ rb: Int, _ groups: Int
 @inline(__always)
 private func swapParity(_ v: F32x16) -> F32x16 { qaq_permute16(v, U32x16(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13)) }
 
+/// The integer value sums of up to four heads over four byte vectors: `h<j>.x` is head j's
+/// `vpdpbusd` sum with byte vector x (the vectors of one block of tokens: transposed codes
+/// or levels, four tokens per 32-bit lane).
+struct ValueSums {
+    typealias Four = (U32x16, U32x16, U32x16, U32x16)
+    var h0: Four = (U32x16(), U32x16(), U32x16(), U32x16())
+    var h1: Four = (U32x16(), U32x16(), U32x16(), U32x16())
+    var h2: Four = (U32x16(), U32x16(), U32x16(), U32x16())
+    var h3: Four = (U32x16(), U32x16(), U32x16(), U32x16())
+}
+
+/// `sums` plus, for each head j < `g` (a literal after inlining), the byte dots of its weight
+/// bytes `w.j` with the four vectors `v`.
+@inline(__always)
+func accumulate(_ sums: inout ValueSums, _ g: Int, _ w: ValueSums.Four, _ v: ValueSums.Four) {
+    @inline(__always) func dots(_ a: ValueSums.Four, _ wj: U32x16) -> ValueSums.Four {
+        (qaq_dpbusd(a.0, wj, v.0), qaq_dpbusd(a.1, wj, v.1), qaq_dpbusd(a.2, wj, v.2), qaq_dpbusd(a.3, wj, v.3))
+    }
+    sums.h0 = dots(sums.h0, w.0)
+    if g > 1 { sums.h1 = dots(sums.h1, w.1) }
+    if g > 2 { sums.h2 = dots(sums.h2, w.2) }
+    if g > 3 { sums.h3 = dots(sums.h3, w.3) }
+}
+
+/// The weight bytes of heads 0…3 for chunk `c` (four tokens), each head's 16 bytes in every
+/// 128-bit block.
+@inline(__always)
+private func chunkWeights(_ area: UnsafeRawPointer, _ c: Int) -> ValueSums.Four {
+    let wb = area + bytesOffset + 64 * c
+    return (block128(wb), block128(wb + 16), block128(wb + 32), block128(wb + 48))
+}
+
 /// D = 64: the integer sums of a block of `nb` tokens at `src`, scaled by the block's s and
 /// added to `out`.
 @inline(__always)
 private func int8ValueSums64(_ g: Int, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
                              _ area: UnsafeRawPointer, _ out: UnsafeMutablePointer<Float>) {
-    var a00 = U32x16(), a01 = U32x16(), a02 = U32x16(), a03 = U32x16()
-    var a10 = U32x16(), a11 = U32x16(), a12 = U32x16(), a13 = U32x16()
-    var a20 = U32x16(), a21 = U32x16(), a22 = U32x16(), a23 = U32x16()
-    var a30 = U32x16(), a31 = U32x16(), a32 = U32x16(), a33 = U32x16()
+    var sums = ValueSums()
     var c = 0
     while 4 * c < nb {
         let t = 4 * c, left = nb - t
         let n0 = codes64(src, rb, t, 0, left), n1 = codes64(src, rb, t, 1, left)
         let n2 = codes64(src, rb, t, 2, left), n3 = codes64(src, rb, t, 3, left)
-        let e = qaq_bytes_4x4(n0, n1, n2, n3, 0), f = qaq_bytes_4x4(n0, n1, n2, n3, 1)
-        let gg = qaq_bytes_4x4(n0, n1, n2, n3, 2), hh = qaq_bytes_4x4(n0, n1, n2, n3, 3)
-        let wb = area + bytesOffset + 64 * c
-        let w0 = block128(wb)
-        a00 = qaq_dpbusd(a00, w0, e); a01 = qaq_dpbusd(a01, w0, f); a02 = qaq_dpbusd(a02, w0, gg); a03 = qaq_dpbusd(a03, w0, hh)
-        if g > 1 {
-            let w1 = block128(wb + 16)
-            a10 = qaq_dpbusd(a10, w1, e); a11 = qaq_dpbusd(a11, w1, f); a12 = qaq_dpbusd(a12, w1, gg); a13 = qaq_dpbusd(a13, w1, hh)
-        }
-        if g > 2 {
-            let w2 = block128(wb + 32)
-            a20 = qaq_dpbusd(a20, w2, e); a21 = qaq_dpbusd(a21, w2, f); a22 = qaq_dpbusd(a22, w2, gg); a23 = qaq_dpbusd(a23, w2, hh)
-        }
-        if g > 3 {
-            let w3 = block128(wb + 48)
-            a30 = qaq_dpbusd(a30, w3, e); a31 = qaq_dpbusd(a31, w3, f); a32 = qaq_dpbusd(a32, w3, gg); a33 = qaq_dpbusd(a33, w3, hh)
-        }
+        accumulate(&sums, g, chunkWeights(area, c), (qaq_bytes_4x4(n0, n1, n2, n3, 0), qaq_bytes_4x4(n0, n1, n2, n3, 1),
+                                                    qaq_bytes_4x4(n0, n1, n2, n3, 2), qaq_bytes_4x4(n0, n1, n2, n3, 3)))
         c += 1
     }
-    @inline(__always) func add(_ o: UnsafeMutablePointer<Float>, _ f0: F32x16, _ f1: F32x16, _ f2: F32x16, _ f3: F32x16) {
-        qaq_add_transposed4_split(o, f0, f1, f2, f3, 0, 32, 8, 40)
+    /// Head j's sums times its s, added at its 64 outputs.
+    @inline(__always) func add(_ j: Int, _ a: ValueSums.Four) {
+        let s = unsafeBitCast(block128(area + scaleOffset + 16 * j), to: F32x16.self)
+        qaq_add_transposed4_split(out + 64 * j, qaq_i32_to_f32(a.0) * s, qaq_i32_to_f32(a.1) * s, qaq_i32_to_f32(a.2) * s, qaq_i32_to_f32(a.3) * s,
+                                  0, 32, 8, 40)
     }
-    let d = 64
-    let s0 = unsafeBitCast(block128(area + scaleOffset), to: F32x16.self)
-    add(out, qaq_i32_to_f32(a00) * s0, qaq_i32_to_f32(a01) * s0, qaq_i32_to_f32(a02) * s0, qaq_i32_to_f32(a03) * s0)
-    if g > 1 {
-        let s1 = unsafeBitCast(block128(area + scaleOffset + 16), to: F32x16.self)
-        add(out + d, qaq_i32_to_f32(a10) * s1, qaq_i32_to_f32(a11) * s1, qaq_i32_to_f32(a12) * s1, qaq_i32_to_f32(a13) * s1)
-    }
-    if g > 2 {
-        let s2 = unsafeBitCast(block128(area + scaleOffset + 32), to: F32x16.self)
-        add(out + 2 * d, qaq_i32_to_f32(a20) * s2, qaq_i32_to_f32(a21) * s2, qaq_i32_to_f32(a22) * s2, qaq_i32_to_f32(a23) * s2)
-    }
-    if g > 3 {
-        let s3 = unsafeBitCast(block128(area + scaleOffset + 48), to: F32x16.self)
-        add(out + 3 * d, qaq_i32_to_f32(a30) * s3, qaq_i32_to_f32(a31) * s3, qaq_i32_to_f32(a32) * s3, qaq_i32_to_f32(a33) * s3)
-    }
+    add(0, sums.h0)
+    if g > 1 { add(1, sums.h1) }
+    if g > 2 { add(2, sums.h2) }
+    if g > 3 { add(3, sums.h3) }
 }
 
 /// Token t + r's 64 code bytes as they are (zeros when r ≥ `left`).
@@ -208,11 +214,8 @@ private func rawCodes(_ src: UnsafeRawPointer, _ rb: Int, _ t: Int, _ r: Int, _ 
 @inline(__always)
 private func int8ValueSums128(_ g: Int, _ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int,
                               _ area: UnsafeMutableRawPointer, _ out: UnsafeMutablePointer<Float>) {
-    // a<h><n><x>: head h, nibbles n (l, h), output x (0: j = 2·second, 1: j + 1).
-    var a0l0 = U32x16(), a0l1 = U32x16(), a0h0 = U32x16(), a0h1 = U32x16()
-    var a1l0 = U32x16(), a1l1 = U32x16(), a1h0 = U32x16(), a1h1 = U32x16()
-    var a2l0 = U32x16(), a2l1 = U32x16(), a2h0 = U32x16(), a2h1 = U32x16()
-    var a3l0 = U32x16(), a3l1 = U32x16(), a3h0 = U32x16(), a3h1 = U32x16()
+    // Per head: (low nibbles of output j, of j + 1, high nibbles of j, of j + 1), j = 2·second.
+    var sums = ValueSums()
     let mask = U32x16(repeating: 0x0F0F_0F0F), j = second ? 2 : 0
     var c = 0
     while 4 * c < nb {
@@ -220,46 +223,31 @@ private func int8ValueSums128(_ g: Int, _ second: Bool, _ src: UnsafeRawPointer,
         let r0 = rawCodes(src, rb, t, 0, left), r1 = rawCodes(src, rb, t, 1, left)
         let r2 = rawCodes(src, rb, t, 2, left), r3 = rawCodes(src, rb, t, 3, left)
         let x = qaq_bytes_4x4(r0, r1, r2, r3, Int32(truncatingIfNeeded: j)), y = qaq_bytes_4x4(r0, r1, r2, r3, Int32(truncatingIfNeeded: j + 1))
-        let xl = x & mask, xh = (x &>> U32x16(repeating: 4)) & mask
-        let yl = y & mask, yh = (y &>> U32x16(repeating: 4)) & mask
-        let wb = area + bytesOffset + 64 * c
-        let w0 = block128(wb)
-        a0l0 = qaq_dpbusd(a0l0, w0, xl); a0l1 = qaq_dpbusd(a0l1, w0, yl); a0h0 = qaq_dpbusd(a0h0, w0, xh); a0h1 = qaq_dpbusd(a0h1, w0, yh)
-        if g > 1 {
-            let w1 = block128(wb + 16)
-            a1l0 = qaq_dpbusd(a1l0, w1, xl); a1l1 = qaq_dpbusd(a1l1, w1, yl); a1h0 = qaq_dpbusd(a1h0, w1, xh); a1h1 = qaq_dpbusd(a1h1, w1, yh)
-        }
-        if g > 2 {
-            let w2 = block128(wb + 32)
-            a2l0 = qaq_dpbusd(a2l0, w2, xl); a2l1 = qaq_dpbusd(a2l1, w2, yl); a2h0 = qaq_dpbusd(a2h0, w2, xh); a2h1 = qaq_dpbusd(a2h1, w2, yh)
-        }
-        if g > 3 {
-            let w3 = block128(wb + 48)
-            a3l0 = qaq_dpbusd(a3l0, w3, xl); a3l1 = qaq_dpbusd(a3l1, w3, yl); a3h0 = qaq_dpbusd(a3h0, w3, xh); a3h1 = qaq_dpbusd(a3h1, w3, yh)
-        }
+        let four = U32x16(repeating: 4)
+        accumulate(&sums, g, chunkWeights(area, c), (x & mask, y & mask, (x &>> four) & mask, (y &>> four) & mask))
         c += 1
     }
     let keep = area + uOffset
     /// Head h's four vectors of this half: kept (first half), or added with the kept ones.
-    @inline(__always) func finish(_ h: Int, _ l0: U32x16, _ l1: U32x16, _ h0: U32x16, _ h1: U32x16) {
+    @inline(__always) func finish(_ h: Int, _ a: ValueSums.Four) {
         let k = keep + 256 * h
         if !second {
-            k.storeBytes(of: l0, as: U32x16.self)
-            k.storeBytes(of: l1, toByteOffset: 64, as: U32x16.self)
-            k.storeBytes(of: h0, toByteOffset: 128, as: U32x16.self)
-            k.storeBytes(of: h1, toByteOffset: 192, as: U32x16.self)
+            k.storeBytes(of: a.0, as: U32x16.self)
+            k.storeBytes(of: a.1, toByteOffset: 64, as: U32x16.self)
+            k.storeBytes(of: a.2, toByteOffset: 128, as: U32x16.self)
+            k.storeBytes(of: a.3, toByteOffset: 192, as: U32x16.self)
             return
         }
         let sh = unsafeBitCast(block128(area + scaleOffset + 16 * h), to: F32x16.self)
         @inline(__always) func f(_ v: U32x16) -> F32x16 { qaq_i32_to_f32(v) * sh }
         @inline(__always) func kept(_ offset: Int) -> F32x16 { f(k.load(fromByteOffset: offset, as: U32x16.self)) }
-        qaq_add_transposed4(out + 128 * h, kept(0), kept(64), f(l0), f(l1))
-        qaq_add_transposed4(out + 128 * h + 16, kept(128), kept(192), f(h0), f(h1))
+        qaq_add_transposed4(out + 128 * h, kept(0), kept(64), f(a.0), f(a.1))
+        qaq_add_transposed4(out + 128 * h + 16, kept(128), kept(192), f(a.2), f(a.3))
     }
-    finish(0, a0l0, a0l1, a0h0, a0h1)
-    if g > 1 { finish(1, a1l0, a1l1, a1h0, a1h1) }
-    if g > 2 { finish(2, a2l0, a2l1, a2h0, a2h1) }
-    if g > 3 { finish(3, a3l0, a3l1, a3h0, a3h1) }
+    finish(0, sums.h0)
+    if g > 1 { finish(1, sums.h1) }
+    if g > 2 { finish(2, sums.h2) }
+    if g > 3 { finish(3, sums.h3) }
 }
 
 @inline(never) private func int8ValueSums128x1(_ second: Bool, _ src: UnsafeRawPointer, _ rb: Int, _ nb: Int, _ a: UnsafeMutableRawPointer, _ o: UnsafeMutablePointer<Float>) { if second { int8ValueSums128(1, true, src, rb, nb, a, o) } else { int8ValueSums128(1, false, src, rb, nb, a, o) } }
