@@ -521,6 +521,32 @@ extension QAQBitsTests {
             }
         }
 
+        @Test("stored values: the smallest Float16 not below the probability, subnormals and boundaries included")
+        func roundingUp() throws {
+            // The closed form through Float16's own conversion: nearest, then one step up if below.
+            func smallestNotBelow(_ x: Float) -> Float {
+                let h = Float16(x)
+                return Float(Float(h) < x ? h.nextUp : h)
+            }
+            let minNormal: Float = 0x1p-14, half: Float = 0.5, one: Float = 1
+            var values: [Float] = [0, -0.0, 1, 1 + 5e-7, 0x1p-25, 0x1p-24, 0x1.8p-24, minNormal, minNormal.nextDown, minNormal.nextUp,
+                                   0x1.ffcp-15, 0x1.ffep-15, half, half.nextUp, half.nextDown, one.nextDown, 0x1.ffep-1, 0x1.ffap-1]
+            var rng = SplitMix64(seed: 0x1F16)
+            for _ in 0..<3000 {
+                // Log-uniform over [2⁻³⁰, 1], and exact Float16 values with a nudge either way.
+                let x = Float(Foundation.pow(2, -30 * rng.uniform()))
+                values.append(x)
+                let h = Float(Float16(x))
+                if h <= 1 { values += [h, h.nextUp, h.nextDown].filter { $0 >= 0 && $0 <= 1 } }
+            }
+            for v in values {
+                var h = AttentionHistory(window: 1)
+                h.appendTokens(1)
+                try h.record([v])
+                #expect(h.maxRecent(token: 0) == smallestNotBelow(Swift.min(v, 1)), "\(v)")
+            }
+        }
+
         @Test("invalid probabilities throw a typed error and record nothing")
         func invalidInputs() throws {
             var h = AttentionHistory(window: 5)

@@ -359,15 +359,18 @@ public final class KVCache: @unchecked Sendable {
         guard probabilities.count == configuration.queryHeads * s.count else {
             throw .shapeMismatch(expected: "\(configuration.queryHeads) q heads × \(s.count) tokens", got: "\(probabilities.count)")
         }
-        for (i, p) in probabilities.enumerated() where !(p >= 0 && p <= 1 + 1e-6) {
-            throw .invalidProbability(layer: layer, head: i / s.count, token: i % s.count, value: p)
+        // One vectorizable pass; the element-wise scan only to name the first offender.
+        if probabilities.withUnsafeBufferPointer({ AttentionHistory.anyOutOfRange($0) }) {
+            for (i, p) in probabilities.enumerated() where !(p >= 0 && p <= 1 + AttentionHistory.slack) {
+                throw .invalidProbability(layer: layer, head: i / s.count, token: i % s.count, value: p)
+            }
         }
         guard configuration.policy.usesAttention else { return }
-        for h in 0..<configuration.kvHeads {
-            let rows = Array(probabilities[(h * g * s.count)..<((h + 1) * g * s.count)])
-            do { try s.heads[h].history.record(heads: rows, headCount: g) } catch {
-                // Validated above; a mismatch here is a bug in the cache's bookkeeping.
-                preconditionFailure("attention history rejected validated input: \(error)")
+        probabilities.withUnsafeBufferPointer { all in
+            for h in 0..<configuration.kvHeads {
+                // Validated above, shape included (the history holds s.count tokens).
+                s.heads[h].history.recordValidated(heads: UnsafeBufferPointer(rebasing: all[(h * g * s.count)..<((h + 1) * g * s.count)]),
+                                                   headCount: g)
             }
         }
     }

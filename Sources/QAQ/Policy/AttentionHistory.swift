@@ -95,19 +95,31 @@ public struct AttentionHistory: Sendable {
         guard rows.count == headCount * T else {
             throw .countMismatch(expected: headCount * T, got: rows.count)
         }
-        // Validate everything first, token by token, so the error names the first offending token.
-        for t in 0..<T {
-            for hd in 0..<headCount {
-                let v = rows[hd * T + t]
-                if !(v >= 0 && v <= 1 + Self.slack) { throw .invalidProbability(token: t, value: v) }
+        // Validate everything first: one pass without an early exit (it vectorizes), then, only
+        // if something is out of range, token by token so that the error names the first one.
+        if Self.anyOutOfRange(rows) {
+            for t in 0..<T {
+                for hd in 0..<headCount {
+                    let v = rows[hd * T + t]
+                    if !(v >= 0 && v <= 1 + Self.slack) { throw .invalidProbability(token: t, value: v) }
+                }
             }
         }
+        recordValidated(heads: rows, headCount: headCount)
+    }
+
+    /// ``record(heads:headCount:)`` for rows the caller has checked: `headCount` rows of
+    /// ``tokenCount`` values, each in [0, 1 + slack].
+    mutating func recordValidated(heads rows: UnsafeBufferPointer<Float>, headCount: Int) {
+        let T = tokenCount
+        precondition(headCount >= 1 && rows.count == headCount * T, "AttentionHistory: \(rows.count) values for \(headCount) × \(T)")
         let slot = steps % window
         slots.withUnsafeMutableBufferPointer { out in
+            let o = out.baseAddress!
             for t in 0..<T {
                 var m = rows[t]
                 for hd in 1..<headCount { m = Swift.max(m, rows[hd * T + t]) }
-                out[t * window + slot] = Self.roundUp(Swift.min(m, 1))
+                o[t * window + slot] = Float16(bitPattern: Self.roundUpBits(Swift.min(m, 1)))
             }
         }
         steps += 1
@@ -133,10 +145,34 @@ public struct AttentionHistory: Sendable {
         return Float(m)
     }
 
-    /// `x` (in [0, 1]) as the smallest Float16 not below it.
-    @inline(__always)
-    static func roundUp(_ x: Float) -> Float16 {
-        let h = Float16(x)
-        return Float(h) < x ? h.nextUp : h
+    /// Whether any of `values` is not in [0, 1 + slack] (NaN included), by the bit patterns so
+    /// that the loop vectorizes: the valid ones are +0…(1 + slack) as unsigned integers, and −0.
+    static func anyOutOfRange(_ values: UnsafeBufferPointer<Float>) -> Bool {
+        let limit = (1 + slack).bitPattern
+        var bad: UInt32 = 0
+        for v in values {
+            let b = v.bitPattern
+            bad |= (b > limit ? 1 : 0) & (b != 0x8000_0000 ? 1 : 0)
+        }
+        return bad != 0
     }
+
+    /// The bits of the smallest Float16 not below `x`, for `x` in [0, 1], by integer
+    /// arithmetic (a Float16 conversion is a library call at the baseline ISA, twice per token
+    /// and step): from 2⁻¹⁴ up, the fp32 exponent rebiased by −112 and the mantissa cut to 10
+    /// bits, plus one if any cut bit is set (a carry runs into the exponent); below, the
+    /// subnormal ⌈x·2²⁴⌉ (exact: x·2²⁴ is a power-of-two scaling), so 0 stays 0 and any positive
+    /// value below 2⁻²⁴ becomes 2⁻²⁴.
+    @inline(__always)
+    static func roundUpBits(_ x: Float) -> UInt16 {
+        let b = x.bitPattern & 0x7FFF_FFFF   // −0 as 0
+        if b >= 0x3880_0000 {
+            let r = b &- 0x3800_0000
+            return UInt16(truncatingIfNeeded: (r &>> 13) &+ (r & 0x1FFF != 0 ? 1 : 0))
+        }
+        return UInt16((x * 16_777_216).rounded(.up))
+    }
+
+    /// `x` (in [0, 1]) as the smallest Float16 not below it.
+    static func roundUp(_ x: Float) -> Float16 { Float16(bitPattern: roundUpBits(x)) }
 }
