@@ -385,7 +385,7 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
     for i in 0..<16 where i &>> 2 < g { factors[i] = a.load(fromByteOffset: headStride * (i &>> 2) + 384, as: Float.self) }
     let codeBytesPerRecord = dim64 ? 32 : 64, rb = codeBytesPerRecord + 4 * groups, lanes = PairLanes.quarters(groups)
     // Token t + 1's lanes of a two-token parameter vector (``qaq_f16_load_two``).
-    let second = PairLanes(lo: lanes.lo | U32x16(repeating: 8))
+    let nextLanes = PairLanes(lo: lanes.lo | U32x16(repeating: 8))
     /// Token t's vector: lane 4j + m = (step·Σ_{quarter m} q8·c + (lo + ½step)·Σ_{quarter m} q / s_q) of head j;
     /// its (lo, step) pairs are those of `pairs` that `which` picks.
     @inline(__always) func token(_ t: Int, _ pairs: F32x16, _ which: PairLanes) -> F32x16 {
@@ -406,7 +406,7 @@ private func affineInt8Quad(_ a: UnsafeRawPointer, _ g: Int, _ dim64: Bool, _ sr
         let p01 = qaq_f16_load_two(meta + t * rb, meta + (t + 1) * rb, n)
         let p23 = qaq_f16_load_two(meta + (t + 2) * rb, meta + (t + 3) * rb, n)
         // Lane 4j + k: the score of head j, token t + k.
-        let quads = qaq_sum_quads4(token(t, p01, lanes), token(t + 1, p01, second), token(t + 2, p23, lanes), token(t + 3, p23, second))
+        let quads = qaq_sum_quads4(token(t, p01, lanes), token(t + 1, p01, nextLanes), token(t + 2, p23, lanes), token(t + 3, p23, nextLanes))
         storeHeadQuads(qaq_opaque_f32x16(quads * factors), g, out + t, outStride)
         t += 4
     }

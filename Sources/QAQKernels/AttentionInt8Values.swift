@@ -267,7 +267,7 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
                       : PairLanes(lo: groups == 4 ? U32x16(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6)
                                       : groups == 2 ? U32x16(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2) : U32x16())
     // Token t + 1's lanes of a two-token parameter vector (``qaq_f16_load_two``), D = 128.
-    let second = PairLanes(lo: lanes.lo | U32x16(repeating: 8)), pairCount = Int32(truncatingIfNeeded: 2 &* groups)
+    let nextLanes = PairLanes(lo: lanes.lo | U32x16(repeating: 8)), pairCount = Int32(truncatingIfNeeded: 2 &* groups)
     // Σₜ wₜ·(loₜ + 8.5·stepₜ) − 8·s·Σₜ u8ₜ per lane (4k + h at D = 128, 4h + k at D = 64),
     // over all blocks.
     var exact = F32x16(), exactOdd = F32x16()
@@ -300,7 +300,7 @@ private func affineInt8Values(_ w: UnsafePointer<Float>, _ wStride: Int, _ g: In
                     let meta = block + (t + k) * rb + 64
                     let pairs = qaq_f16_load_two(meta, meta + rb, pairCount)
                     let u = valueWeight(pairs, lanes, t + k, area + padOffset + 16 * k, area, &exact)
-                    let v = valueWeight(pairs, second, t + k + 1, area + padOffset + 16 * (k + 1), area, &exactOdd)
+                    let v = valueWeight(pairs, nextLanes, t + k + 1, area + padOffset + 16 * (k + 1), area, &exactOdd)
                     m = m.replacing(with: u, where: u .> m)
                     mOdd = mOdd.replacing(with: v, where: v .> mOdd)
                     k += 2

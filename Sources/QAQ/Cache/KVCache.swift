@@ -361,7 +361,7 @@ public final class KVCache: @unchecked Sendable {
         }
         // One vectorizable pass; the element-wise scan only to name the first offender.
         if probabilities.withUnsafeBufferPointer({ AttentionHistory.anyOutOfRange($0) }) {
-            for (i, p) in probabilities.enumerated() where !(p >= 0 && p <= 1 + AttentionHistory.slack) {
+            for (i, p) in probabilities.enumerated() where !AttentionHistory.isProbability(p) {
                 throw .invalidProbability(layer: layer, head: i / s.count, token: i % s.count, value: p)
             }
         }

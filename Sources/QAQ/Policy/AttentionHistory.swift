@@ -101,7 +101,7 @@ public struct AttentionHistory: Sendable {
             for t in 0..<T {
                 for hd in 0..<headCount {
                     let v = rows[hd * T + t]
-                    if !(v >= 0 && v <= 1 + Self.slack) { throw .invalidProbability(token: t, value: v) }
+                    if !Self.isProbability(v) { throw .invalidProbability(token: t, value: v) }
                 }
             }
         }
@@ -145,6 +145,10 @@ public struct AttentionHistory: Sendable {
         return Float(m)
     }
 
+    /// Whether `v` is in [0, 1 + slack] (NaN is not).
+    @inline(__always)
+    static func isProbability(_ v: Float) -> Bool { v >= 0 && v <= 1 + slack }
+
     /// Whether any of `values` is not in [0, 1 + slack] (NaN included), by the bit patterns so
     /// that the loop vectorizes: the valid ones are +0…(1 + slack) as unsigned integers, and −0.
     static func anyOutOfRange(_ values: UnsafeBufferPointer<Float>) -> Bool {
@@ -172,7 +176,4 @@ public struct AttentionHistory: Sendable {
         }
         return UInt16((x * 16_777_216).rounded(.up))
     }
-
-    /// `x` (in [0, 1]) as the smallest Float16 not below it.
-    static func roundUp(_ x: Float) -> Float16 { Float16(bitPattern: roundUpBits(x)) }
 }

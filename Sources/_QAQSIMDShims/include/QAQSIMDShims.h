@@ -184,16 +184,21 @@ static inline __attribute__((always_inline)) int qaq_f16c(void) { return QAQ_F16
 #endif
 #endif
 
+#if QAQ_F16C
+/// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) in the low 2n bytes, the rest zero.
+static inline __attribute__((always_inline)) __m128i qaq_f16_halves_(const void *p, int n) {
+    if (n == 8) { return _mm_loadu_si128((const __m128i *)p); }
+    if (n == 4) { int64_t v; __builtin_memcpy(&v, p, 8); return _mm_cvtsi64_si128(v); }
+    int32_t v; __builtin_memcpy(&v, p, 4); return _mm_cvtsi32_si128(v);
+}
+#endif
+
 /// The `n` (2, 4 or 8) fp16 values at `p` (unaligned) as fp32 in lanes 0…n−1, the other
 /// lanes zero. One `vcvtph2ps` where F16C is native; zeros elsewhere (a placeholder, like
 /// `qaq_f16_decode`).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void *p, int n) {
 #if QAQ_F16C
-    __m128i h;
-    if (n == 8) { h = _mm_loadu_si128((const __m128i *)p); }
-    else if (n == 4) { int64_t v; __builtin_memcpy(&v, p, 8); h = _mm_cvtsi64_si128(v); }
-    else { int32_t v; __builtin_memcpy(&v, p, 4); h = _mm_cvtsi32_si128(v); }
-    return QAQ_F16X8_TO_F32X16(h);
+    return QAQ_F16X8_TO_F32X16(qaq_f16_halves_(p, n));
 #else
     (void)p; (void)n;
     return (qaq_f32x16){0};
@@ -206,10 +211,7 @@ static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load(const void 
 /// (a placeholder, like `qaq_f16_load`).
 static inline __attribute__((always_inline)) qaq_f32x16 qaq_f16_load_two(const void *p, const void *q, int n) {
 #if QAQ_F16C
-    __m128i a, b;
-    if (n == 8) { a = _mm_loadu_si128((const __m128i *)p); b = _mm_loadu_si128((const __m128i *)q); }
-    else if (n == 4) { int64_t x, y; __builtin_memcpy(&x, p, 8); __builtin_memcpy(&y, q, 8); a = _mm_cvtsi64_si128(x); b = _mm_cvtsi64_si128(y); }
-    else { int32_t x, y; __builtin_memcpy(&x, p, 4); __builtin_memcpy(&y, q, 4); a = _mm_cvtsi32_si128(x); b = _mm_cvtsi32_si128(y); }
+    __m128i a = qaq_f16_halves_(p, n), b = qaq_f16_halves_(q, n);
 #if defined(__AVX512F__)
     return (qaq_f32x16)_mm512_cvtph_ps(_mm256_set_m128i(b, a));
 #else
