@@ -149,7 +149,11 @@ func codebookQuantizeH(
     // levels[h − 1 − j] = −levels[h + j]).
     let permuted = qaq_permute16_native() != 0
     let table2h = levelTable(levels, 2 * h)
-    let binBase = bins?.base ?? F32x16(), binThresholds = bins?.thresholds ?? F32x16()
+    // The bins' counts plus h (h + base[bin]) and their thresholds: a code is h + n, flipped
+    // in all b bits for x ≤ −0 (h − 1 − n = (h + n) ^ (2h − 1)).
+    let binBaseH = unsafeBitCast(unsafeBitCast(bins?.base ?? F32x16(), to: U32x16.self) &+ U32x16(repeating: UInt32(h)),
+                                 to: F32x16.self)
+    let binThresholds = bins?.thresholds ?? F32x16()
     let binScale = bins?.scale ?? 1
     let slotsPerGroup = fixedSlotsPerGroup > 0 ? fixedSlotsPerGroup : layout.groupSize / 16
     let groups = layout.groupCount
@@ -161,7 +165,6 @@ func codebookQuantizeH(
     let signBit = U32x16(repeating: 0x8000_0000)
     let absMask = U32x16(repeating: 0x7FFF_FFFF)
     let hv = U32x16(repeating: UInt32(h))
-    let one = U32x16(repeating: 1)
     var nextSumsq = count > 0 ? groupSumOfSquares(UnsafeRawPointer(src), 0, slotsPerGroup) : 0
     for v in 0..<count {
         let xv = src + v * layout.dim
@@ -223,15 +226,16 @@ func codebookQuantizeH(
                 // The compares are monotone in j (thresholds ascending): for h ≤ 4 each true
                 // one moves n from j − 1 to j (code ^= j ^ (j − 1)) and m to Mⱼ; for h = 8 a
                 // binary search finds n's bits with three compares and m follows by a tree,
-                // or (`binned`) n = base[bin] + (t[bin] < u) at the bins' scale.
+                // or (`binned`) h + n = (h + base[bin]) + (t[bin] < u) at the bins' scale, flipped
+                // by `qaq_binned_code` for x ≤ −0.
                 let hs = hv &- (xb &>> U32x16(repeating: 31))
                 var code = hs
                 var m = m0
                 if binned {
                     let ub = ax * rb
                     let bin = qaq_f32_to_u32_clamped(ub, 15)
-                    let n0 = unsafeBitCast(qaq_permute16(binBase, bin), to: U32x16.self)
-                    code = n0.replacing(with: n0 &+ one, where: qaq_permute16(binThresholds, bin) .< ub) ^ hs
+                    let n0 = unsafeBitCast(qaq_permute16(binBaseH, bin), to: U32x16.self)
+                    code = qaq_binned_code(n0, qaq_permute16(binThresholds, bin), ub, x, UInt32(2 * h - 1))
                 } else if h == 2 {
                     let a1 = t1 .< u
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
@@ -331,7 +335,9 @@ func foldSum(_ v: F32x16) -> Float {
     u = unsafeBitCast(a, to: U64x8.self)
     let b = a + unsafeBitCast(U64x8(u[2], u[3], u[0], u[1], u[6], u[7], u[4], u[5]), to: F32x16.self)
     u = unsafeBitCast(b, to: U64x8.self)
-    let c = b + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self)
+    // (Opaque: with only two lanes read LLVM narrowed the folds into 256- and 128-bit
+    // pieces, twice the instructions.)
+    let c = qaq_opaque_f32x16(b + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self))
     return c[0] + c[1]
 }
 
@@ -362,7 +368,7 @@ func hsum2(_ a: F32x16, _ b: F32x16) -> (Float, Float) {
     var u = unsafeBitCast(v, to: U64x8.self)
     let w = v + unsafeBitCast(U64x8(u[2], u[3], u[0], u[1], u[6], u[7], u[4], u[5]), to: F32x16.self)
     u = unsafeBitCast(w, to: U64x8.self)
-    let x = w + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self)
+    let x = qaq_opaque_f32x16(w + unsafeBitCast(U64x8(u[1], u[0], u[3], u[2], u[5], u[4], u[7], u[6]), to: F32x16.self))
     return (x[0] + x[1], x[8] + x[9])
 }
 

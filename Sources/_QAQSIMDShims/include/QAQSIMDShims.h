@@ -322,6 +322,26 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_f32_to_u32_clamped(q
     return __builtin_elementwise_min(t, (qaq_u32x16)limit);
 }
 
+/// (n + (t < u ? 1 : 0)) ^ (x < 0 ? flip : 0) per lane: the 4-bit code search by bins
+/// (`codebookQuantizeH`; "x < 0" is the sign bit of x's fp32 pattern, so −0 counts). At
+/// AVX-512 an ordered compare, one masked `vpaddd` (inline asm: LLVM otherwise rewrites
+/// the select into a mask-to-vector move and a subtract) and one `vpternlogd` with the
+/// sign; elsewhere the portable form.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_binned_code(qaq_u32x16 n, qaq_f32x16 t, qaq_f32x16 u,
+                                                                        qaq_f32x16 x, uint32_t flip) {
+#if defined(__AVX512F__)
+    __mmask16 k = _mm512_cmp_ps_mask((__m512)t, (__m512)u, _CMP_LT_OQ);
+    __m512i r = (__m512i)n;
+    __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k), "v"(_mm512_set1_epi32(1)));
+    __m512i negative = _mm512_srai_epi32((__m512i)x, 31);
+    return (qaq_u32x16)_mm512_ternarylogic_epi32(r, negative, _mm512_set1_epi32((int)flip), 0x78);   // r ^ (neg & flip)
+#else
+    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
+    qaq_u32x16 negative = (qaq_u32x16)((qaq_i32x16_)x >> 31);
+    return (n + (qaq_u32x16)(-(t < u))) ^ (negative & flip);
+#endif
+}
+
 /// Pairwise sums of adjacent lanes: lanes 0…7 from `a`, lanes 8…15 from `b`
 /// (r[i] = a[2i] + a[2i+1], r[8+i] = b[2i] + b[2i+1]). Written as two constant shuffles so
 /// that every level gets its best two-source permute (`vpermt2ps` on AVX-512); Swift's
