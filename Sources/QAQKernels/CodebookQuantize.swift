@@ -236,16 +236,19 @@ func codebookQuantizeH(
                     let bin = qaq_f32_to_u32_clamped(ub, 15)
                     let n0 = unsafeBitCast(qaq_permute16(binBaseH, bin), to: U32x16.self)
                     code = qaq_binned_code(n0, qaq_permute16(binThresholds, bin), ub, x, UInt32(2 * h - 1))
+                } else if permuted && (h == 2 || h == 4) {
+                    // The level comes from the code by the permute: count the thresholds below u.
+                    code = qaq_counted_code(u, t1, t2, t3, Int32(h - 1), x, UInt32(h), UInt32(2 * h - 1))
                 } else if h == 2 {
                     let a1 = t1 .< u
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
-                    if !permuted { m = m.replacing(with: m1, where: a1) }
+                    m = m.replacing(with: m1, where: a1)
                 } else if h == 4 {
                     let a1 = t1 .< u, a2 = t2 .< u, a3 = t3 .< u
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a1)
                     code = code.replacing(with: code ^ U32x16(repeating: 3), where: a2)
                     code = code.replacing(with: code ^ U32x16(repeating: 1), where: a3)
-                    if !permuted { m = m.replacing(with: m1, where: a1).replacing(with: m2, where: a2).replacing(with: m3, where: a3) }
+                    m = m.replacing(with: m1, where: a1).replacing(with: m2, where: a2).replacing(with: m3, where: a3)
                 } else if h == 8 {
                     let bit2 = t4 .< u                                           // n ≥ 4
                     let bit1 = t2.replacing(with: t6, where: bit2) .< u             // n ≥ 4·bit2 + 2
@@ -276,7 +279,9 @@ func codebookQuantizeH(
                 // (`code << (32 − b₀)` drops a 3-bit code's top bit: it goes to `top`.)
                 acc = (acc &>> U32x16(repeating: UInt32(b0))) | (code &<< U32x16(repeating: UInt32(32 - b0)))
                 if split {
-                    top = (top &>> U32x16(repeating: 1)) | ((code &>> U32x16(repeating: 2)) &<< U32x16(repeating: 31))
+                    // The top bit of a 3-bit code (h = 4) is set exactly when x's sign bit is
+                    // clear (codes h + n ≥ 4, h − 1 − n ≤ 3): taken from x, one op fewer.
+                    top = (top &>> U32x16(repeating: 1)) | (~xb & signBit)
                 }
                 left -= 1
                 if left == 0 {

@@ -342,6 +342,38 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_binned_code(qaq_u32x
 #endif
 }
 
+/// (h + #{ j < count : t_j < u }) ^ (x < 0 ? flip : 0) per lane, count ∈ {1, 2, 3} (a constant
+/// after inlining; t₂, t₃ unused below it): the code search by compares of the 2- and 3-bit
+/// code maps (`codebookQuantizeH`; the sign as in `qaq_binned_code`). At AVX-512 one ordered
+/// compare and one masked `vpaddd` per threshold (inline asm, as there) and one `vpternlogd`;
+/// elsewhere compares subtracted as −1/0 masks.
+static inline __attribute__((always_inline)) qaq_u32x16 qaq_counted_code(qaq_f32x16 u, qaq_f32x16 t1, qaq_f32x16 t2,
+                                                                         qaq_f32x16 t3, int count, qaq_f32x16 x,
+                                                                         uint32_t h, uint32_t flip) {
+#if defined(__AVX512F__)
+    __m512i r = _mm512_set1_epi32((int)h), one = _mm512_set1_epi32(1);
+    __mmask16 k1 = _mm512_cmp_ps_mask((__m512)t1, (__m512)u, _CMP_LT_OQ);
+    __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k1), "v"(one));
+    if (count > 1) {
+        __mmask16 k2 = _mm512_cmp_ps_mask((__m512)t2, (__m512)u, _CMP_LT_OQ);
+        __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k2), "v"(one));
+    }
+    if (count > 2) {
+        __mmask16 k3 = _mm512_cmp_ps_mask((__m512)t3, (__m512)u, _CMP_LT_OQ);
+        __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k3), "v"(one));
+    }
+    __m512i negative = _mm512_srai_epi32((__m512i)x, 31);
+    return (qaq_u32x16)_mm512_ternarylogic_epi32(r, negative, _mm512_set1_epi32((int)flip), 0x78);   // r ^ (neg & flip)
+#else
+    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
+    qaq_u32x16 r = (qaq_u32x16)h - (qaq_u32x16)(t1 < u);
+    if (count > 1) r -= (qaq_u32x16)(t2 < u);
+    if (count > 2) r -= (qaq_u32x16)(t3 < u);
+    qaq_u32x16 negative = (qaq_u32x16)((qaq_i32x16_)x >> 31);
+    return r ^ (negative & flip);
+#endif
+}
+
 /// Pairwise sums of adjacent lanes: lanes 0…7 from `a`, lanes 8…15 from `b`
 /// (r[i] = a[2i] + a[2i+1], r[8+i] = b[2i] + b[2i+1]). Written as two constant shuffles so
 /// that every level gets its best two-source permute (`vpermt2ps` on AVX-512); Swift's
