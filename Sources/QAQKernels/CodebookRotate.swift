@@ -30,6 +30,15 @@ extension Kernels {
         scaledSigns: UnsafePointer<Float>, inverse: Bool
     ) {
         let sg = UnsafeRawPointer(scaledSigns)
+        // D = 64 and 128 (one block): a loop per size and direction, the lane signs in
+        // registers across vectors.
+        switch (dim, inverse) {
+        case (64, false): return rotateVectors64(src, dst, count, sg)
+        case (64, true): return rotateVectors64Inverse(src, dst, count, sg)
+        case (128, false): return rotateVectors128(src, dst, count, sg)
+        case (128, true): return rotateVectors128Inverse(src, dst, count, sg)
+        default: break
+        }
         for v in 0..<count {
             let x = UnsafeRawPointer(src + v * dim)
             let y = UnsafeMutableRawPointer(dst + v * dim)
@@ -164,6 +173,20 @@ func rotateInRegisters(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg
 @inline(never) func rotateBlock32(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 2, inverse) }
 @inline(never) func rotateBlock64(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 4, inverse) }
 @inline(never) func rotateBlock128(_ x: UnsafeRawPointer, _ y: UnsafeMutableRawPointer, _ sg: UnsafeRawPointer, _ o: Int, _ inverse: Bool) { rotateInRegisters(x, y, sg, o, 8, inverse) }
+
+/// `count` vectors of one block of k ∈ {4, 8} vectors each (D = 64, 128), in registers.
+@inline(__always)
+func rotateVectors(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ sg: UnsafeRawPointer,
+                   _ k: Int, _ inverse: Bool) {
+    for v in 0..<count {
+        rotateInRegisters(UnsafeRawPointer(src + v * 16 * k), UnsafeMutableRawPointer(dst + v * 16 * k), sg, 0, k, inverse)
+    }
+}
+
+@inline(never) func rotateVectors64(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ sg: UnsafeRawPointer) { rotateVectors(x, y, n, sg, 4, false) }
+@inline(never) func rotateVectors64Inverse(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ sg: UnsafeRawPointer) { rotateVectors(x, y, n, sg, 4, true) }
+@inline(never) func rotateVectors128(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ sg: UnsafeRawPointer) { rotateVectors(x, y, n, sg, 8, false) }
+@inline(never) func rotateVectors128Inverse(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ sg: UnsafeRawPointer) { rotateVectors(x, y, n, sg, 8, true) }
 
 /// A block of n ≥ 256 elements: in-vector strides per vector, then the cross-vector
 /// strides through `y` (inverse: the signs with the last stride).
