@@ -322,56 +322,44 @@ static inline __attribute__((always_inline)) qaq_u32x16 qaq_f32_to_u32_clamped(q
     return __builtin_elementwise_min(t, (qaq_u32x16)limit);
 }
 
+/// QAQ_COUNT_LESS_(n, t, u) = n + (t < u ? 1 : 0) per lane (an ordered fp32 compare). At
+/// AVX-512 the compare's mask drives one masked `vpaddd` (inline asm: LLVM otherwise
+/// rewrites the select into a mask-to-vector move and a subtract, two instructions);
+/// elsewhere the −1/0 mask subtracted.
+/// QAQ_FLIP_NEGATIVE_(r, x, flip) = r ^ (x < 0 ? flip : 0) per lane, "x < 0" the sign bit of
+/// x's fp32 pattern (−0 counts): one `vpternlogd` at AVX-512.
+/// (Macros: C helpers passing 16 lanes to each other warn about the vector ABI at v3.)
+typedef int32_t qaq_i32x16_shim_ __attribute__((ext_vector_type(16)));
+#if defined(__AVX512F__)
+#define QAQ_COUNT_LESS_(n, t, u) ({ \
+    __m512i r_ = (__m512i)(n); \
+    __mmask16 k_ = _mm512_cmp_ps_mask((__m512)(t), (__m512)(u), _CMP_LT_OQ); \
+    __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r_) : "Yk"(k_), "v"(_mm512_set1_epi32(1))); \
+    (qaq_u32x16)r_; })
+#define QAQ_FLIP_NEGATIVE_(r, x, flip) ((qaq_u32x16)_mm512_ternarylogic_epi32( \
+    (__m512i)(r), _mm512_srai_epi32((__m512i)(x), 31), _mm512_set1_epi32((int)(flip)), 0x78))
+#else
+#define QAQ_COUNT_LESS_(n, t, u) ((n) - (qaq_u32x16)((t) < (u)))
+#define QAQ_FLIP_NEGATIVE_(r, x, flip) ((r) ^ ((qaq_u32x16)((qaq_i32x16_shim_)(x) >> 31) & (flip)))
+#endif
+
 /// (n + (t < u ? 1 : 0)) ^ (x < 0 ? flip : 0) per lane: the 4-bit code search by bins
-/// (`codebookQuantizeH`; "x < 0" is the sign bit of x's fp32 pattern, so −0 counts). At
-/// AVX-512 an ordered compare, one masked `vpaddd` (inline asm: LLVM otherwise rewrites
-/// the select into a mask-to-vector move and a subtract) and one `vpternlogd` with the
-/// sign; elsewhere the portable form.
+/// (`codebookQuantizeH`), three instructions at AVX-512.
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_binned_code(qaq_u32x16 n, qaq_f32x16 t, qaq_f32x16 u,
                                                                         qaq_f32x16 x, uint32_t flip) {
-#if defined(__AVX512F__)
-    __mmask16 k = _mm512_cmp_ps_mask((__m512)t, (__m512)u, _CMP_LT_OQ);
-    __m512i r = (__m512i)n;
-    __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k), "v"(_mm512_set1_epi32(1)));
-    __m512i negative = _mm512_srai_epi32((__m512i)x, 31);
-    return (qaq_u32x16)_mm512_ternarylogic_epi32(r, negative, _mm512_set1_epi32((int)flip), 0x78);   // r ^ (neg & flip)
-#else
-    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
-    qaq_u32x16 negative = (qaq_u32x16)((qaq_i32x16_)x >> 31);
-    return (n + (qaq_u32x16)(-(t < u))) ^ (negative & flip);
-#endif
+    return QAQ_FLIP_NEGATIVE_(QAQ_COUNT_LESS_(n, t, u), x, flip);
 }
 
 /// (h + #{ j < count : t_j < u }) ^ (x < 0 ? flip : 0) per lane, count ∈ {1, 2, 3} (a constant
 /// after inlining; t₂, t₃ unused below it): the code search by compares of the 2- and 3-bit
-/// code maps (`codebookQuantizeH`; the sign as in `qaq_binned_code`). At AVX-512 one ordered
-/// compare and one masked `vpaddd` per threshold (inline asm, as there) and one `vpternlogd`;
-/// elsewhere compares subtracted as −1/0 masks.
+/// code maps (`codebookQuantizeH`), a compare and a masked add per threshold at AVX-512.
 static inline __attribute__((always_inline)) qaq_u32x16 qaq_counted_code(qaq_f32x16 u, qaq_f32x16 t1, qaq_f32x16 t2,
                                                                          qaq_f32x16 t3, int count, qaq_f32x16 x,
                                                                          uint32_t h, uint32_t flip) {
-#if defined(__AVX512F__)
-    __m512i r = _mm512_set1_epi32((int)h), one = _mm512_set1_epi32(1);
-    __mmask16 k1 = _mm512_cmp_ps_mask((__m512)t1, (__m512)u, _CMP_LT_OQ);
-    __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k1), "v"(one));
-    if (count > 1) {
-        __mmask16 k2 = _mm512_cmp_ps_mask((__m512)t2, (__m512)u, _CMP_LT_OQ);
-        __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k2), "v"(one));
-    }
-    if (count > 2) {
-        __mmask16 k3 = _mm512_cmp_ps_mask((__m512)t3, (__m512)u, _CMP_LT_OQ);
-        __asm__("vpaddd %2, %0, %0 %{%1%}" : "+v"(r) : "Yk"(k3), "v"(one));
-    }
-    __m512i negative = _mm512_srai_epi32((__m512i)x, 31);
-    return (qaq_u32x16)_mm512_ternarylogic_epi32(r, negative, _mm512_set1_epi32((int)flip), 0x78);   // r ^ (neg & flip)
-#else
-    typedef int32_t qaq_i32x16_ __attribute__((ext_vector_type(16)));
-    qaq_u32x16 r = (qaq_u32x16)h - (qaq_u32x16)(t1 < u);
-    if (count > 1) r -= (qaq_u32x16)(t2 < u);
-    if (count > 2) r -= (qaq_u32x16)(t3 < u);
-    qaq_u32x16 negative = (qaq_u32x16)((qaq_i32x16_)x >> 31);
-    return r ^ (negative & flip);
-#endif
+    qaq_u32x16 r = QAQ_COUNT_LESS_((qaq_u32x16)h, t1, u);
+    if (count > 1) r = QAQ_COUNT_LESS_(r, t2, u);
+    if (count > 2) r = QAQ_COUNT_LESS_(r, t3, u);
+    return QAQ_FLIP_NEGATIVE_(r, x, flip);
 }
 
 /// Pairwise sums of adjacent lanes: lanes 0…7 from `a`, lanes 8…15 from `b`
